@@ -1,0 +1,46 @@
+"""Errors of aca-warden, and which of them Event Grid should retry.
+
+::
+
+    WardenError                 base of everything raised on purpose
+     ├── PolicyError            the policy file is unusable: exit 2, before any ARM call
+     └── ArmError               ARM (or the way to it) failed; carries status and code
+          ├── Transient         try again later: network errors and timeouts, 408, 429,
+          │                     5xx, 409 "operation in progress", PrincipalNotFound,
+          │                     403 on reading or patching the app. The event's
+          │                     outcome is "retry"; `handle` exits 75, the webhook 5xx.
+          └── Permanent         any other 4xx: reported (a grant is refused, or the
+                                outcome's `error`), never retried.
+
+Anything else escaping is a bug: outcome "retry" for the event (nothing is
+lost), logged with its traceback; `handle` exits 1 only when it cannot go on.
+"""
+
+from __future__ import annotations
+
+__all__ = ["WardenError", "PolicyError", "ArmError", "Transient", "Permanent"]
+
+
+class WardenError(Exception):
+    """Base class of aca-warden's own errors."""
+
+
+class PolicyError(WardenError):
+    """The policy file cannot be used; the message names file, key and expectation."""
+
+
+class ArmError(WardenError):
+    """A failed ARM call."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class Transient(ArmError):
+    """A failure that a later delivery of the event may not meet."""
+
+
+class Permanent(ArmError):
+    """A failure that retrying cannot fix."""
