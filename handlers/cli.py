@@ -1,0 +1,211 @@
+"""Command line: ``python -m handlers <command>``.
+
+``handle``, ``plan`` and ``reconcile`` print one JSON outcome line per event
+(or app) on stdout; diagnostics go to stderr. Exit codes follow the contract:
+0 nothing left to retry, 75 at least one outcome is "retry", 2 usage or policy
+error or an unreadable FILE, 1 an unexpected internal error. The policy is
+loaded and validated before any ARM call. ``serve``, ``demo``, ``emulator``
+and ``bench`` live in their own modules, imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_RETRY = 0, 1, 2, 75
+
+_DESCRIPTION = """\
+aca-warden keeps Azure Container Apps in line with the organisation's identity
+and access conventions: standard user-assigned identities attached, grant tags
+turned into role assignments for the app's system-assigned identity, and those
+grants cleaned up when the app is deleted.
+
+Settings come from the environment: WARDEN_POLICY (policy file, default
+./policy.toml), WARDEN_ARM_ENDPOINT, WARDEN_ARM_SCOPE, WARDEN_DRY_RUN=1,
+WARDEN_SUBSCRIPTIONS and the standard azure-identity variables.
+"""
+
+_EXIT_CODES = """\
+exit codes:
+  0   every event was applied, unchanged, deleted, ignored or refused
+  75  at least one event hit a transient failure and must be delivered again
+  2   usage or policy error, or a FILE that is missing or not JSON
+  1   an unexpected internal error
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree of every command."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="python -m handlers", description=_DESCRIPTION, formatter_class=fmt,
+        epilog="Run 'python -m handlers <command> --help' for a command's options.")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more to stderr (-v info, -vv debug)")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+
+    p = sub.add_parser(
+        "handle", formatter_class=fmt, help="process the Event Grid events in FILE and exit",
+        description="Process the events in FILE: one event or a JSON array, in the Event "
+        "Grid or the CloudEvents 1.0 schema (dead-lettered events too). Prints one JSON "
+        "outcome line per event on stdout.", epilog=_EXIT_CODES)
+    p.add_argument("file", metavar="FILE", help="a JSON file of events, or - for stdin")
+
+    p = sub.add_parser(
+        "plan", formatter_class=fmt, help="show what a reconcile of one app would change",
+        description="Read one container app and print, as one JSON outcome line, what a "
+        "reconcile would change. Writes nothing.", epilog=_EXIT_CODES)
+    p.add_argument("app_id", metavar="APP_ID", help="the container app's full ARM id")
+
+    p = sub.add_parser(
+        "reconcile", formatter_class=fmt,
+        help="converge every container app and remove grants of apps that are gone",
+        description="Sweep every container app in the subscriptions, converge each, and "
+        "remove the grants aca-warden made for apps that no longer exist. Outcome lines on "
+        "stdout, progress on stderr.", epilog=_EXIT_CODES)
+    p.add_argument("--subscription", action="append", metavar="ID", dest="subscriptions",
+                   help="a subscription to sweep (repeatable; default: WARDEN_SUBSCRIPTIONS, "
+                   "else every subscription the service's identity can read)")
+
+    p = sub.add_parser(
+        "serve", formatter_class=fmt, help="run a local Event Grid webhook endpoint",
+        description="Serve an Event Grid webhook (validation and CloudEvents handshakes, "
+        "batches) at /api/events and /runtime/webhooks/eventgrid. Bound to anything but "
+        "127.0.0.1 it requires the key in WARDEN_WEBHOOK_KEY.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    p.add_argument("--port", type=int, default=7071, help="port to bind (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=25.0,
+                   help="seconds to answer a delivery within (default: %(default)s)")
+
+    p = sub.add_parser(
+        "demo", formatter_class=fmt, help="run the whole story against the built-in emulator",
+        description="Run the whole story against the built-in local Azure emulator: no Azure "
+        "account needed. Ends with a summary; exit 0 when every step did what it says.")
+
+    sub.add_parser(
+        "emulator", add_help=False, help="run the local Azure emulator alone",
+        description="Run the local Azure emulator (options: see 'emulator --help').")
+
+    p = sub.add_parser(
+        "bench", formatter_class=fmt, add_help=False,
+        help="benchmark the service against the emulator (see 'bench --help')",
+        description="Benchmark the service against the emulator.")
+    return parser
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _print_outcomes(outcomes: Sequence[Any]) -> None:
+    for o in outcomes:
+        sys.stdout.write(json.dumps(o.to_json(), default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _read_events(path: str) -> object:
+    """The JSON in FILE (``-`` = stdin); raises SystemExit(2) with a message naming it."""
+    name = "<stdin>" if path == "-" else path
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+    except OSError as e:
+        sys.stderr.write(f"error: cannot read {name}: {e.strerror or e}\n")
+        raise SystemExit(EXIT_USAGE) from None
+    except UnicodeDecodeError as e:
+        sys.stderr.write(f"error: {name} is not UTF-8 text: {e}\n")
+        raise SystemExit(EXIT_USAGE) from None
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        sys.stderr.write(f"error: {name} is not JSON: {e}\n")
+        raise SystemExit(EXIT_USAGE) from None
+
+
+async def _run_warden(args: argparse.Namespace) -> int:
+    from handlers.reconcile import Warden, exit_code
+
+    warden = Warden.from_env()  # PolicyError before any ARM call
+    async with warden:
+        if args.command == "handle":
+            outcomes = await warden.handle_payload(args.payload)
+        elif args.command == "plan":
+            outcomes = [await warden.plan_app(args.app_id)]
+        else:
+            subs = args.subscriptions or None
+            sys.stderr.write("reconcile: sweeping container apps...\n")
+            outcomes = await warden.reconcile_all(subs)
+            counts: dict[str, int] = {}
+            for o in outcomes:
+                counts[o.result] = counts.get(o.result, 0) + 1
+            summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no apps"
+            sys.stderr.write(f"reconcile: done: {summary}\n")
+    _print_outcomes(outcomes)
+    return exit_code(outcomes)
+
+
+def _delegate(module: str, func: str, arg: object) -> int:
+    mod = importlib.import_module(module)
+    rc = getattr(mod, func)(arg)
+    return int(rc or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m handlers``; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # `emulator` and `bench` own their options: pass everything after the command through.
+    for i, a in enumerate(argv):
+        if not a.startswith("-"):
+            if a == "emulator":
+                return _delegate("emulator.cli", "main", argv[i + 1:])
+            if a == "bench":
+                try:
+                    importlib.import_module("handlers.bench")
+                except ModuleNotFoundError as e:
+                    if e.name != "handlers.bench":
+                        raise
+                    sys.stderr.write("error: the bench command is not available in this build\n")
+                    return EXIT_USAGE
+                return _delegate("handlers.bench", "main", argv[i + 1:])
+            break
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    if args.command == "serve":
+        return _delegate("handlers.serve", "main", args)
+    if args.command == "demo":
+        return _delegate("handlers.demo", "main", args)
+
+    from handlers.errors import PolicyError
+
+    try:
+        if args.command == "handle":
+            args.payload = _read_events(args.file)
+        return asyncio.run(_run_warden(args))
+    except PolicyError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit as e:
+        return int(e.code or 0)
+    except Exception:  # noqa: BLE001 - the last line of defence: log and exit 1
+        logging.getLogger("aca_warden").exception("unexpected internal error")
+        return EXIT_ERROR
