@@ -1,0 +1,294 @@
+"""A local Event Grid webhook endpoint: ``python -m handlers serve``.
+
+It speaks to Event Grid the way the Azure Functions host does, so the same
+event subscription (or any client: curl, ``EventGridPublisherClient``) can
+deliver to it:
+
+* ``POST /api/events`` and ``POST /runtime/webhooks/eventgrid`` (the Functions
+  host's path; its ``functionName`` query parameter is accepted and ignored).
+* The Event Grid ``SubscriptionValidation`` handshake, announced by the
+  ``aeg-event-type`` header or recognised in the body, answered with
+  ``{"validationResponse": code}``. The header is optional otherwise: a POST
+  without it is a notification.
+* The CloudEvents 1.0 abuse-protection handshake: ``OPTIONS`` with
+  ``WebHook-Request-Origin`` is answered with ``WebHook-Allowed-Origin`` (and
+  ``WebHook-Allowed-Rate`` when a rate was asked for).
+* One event or a JSON array of them, in the Event Grid or CloudEvents schema
+  (``application/json``, ``application/cloudevents+json``,
+  ``application/cloudevents-batch+json``).
+
+A delivery is answered after it was processed: ``200`` with the outcomes as a
+JSON array when nothing needs a retry, ``503`` exactly when ``handle`` would
+exit 75 (a transient failure, or events still unfinished at the deadline), so
+that Event Grid delivers the batch again. Event Grid waits 30 s for a webhook;
+the answer comes within ``timeout`` (25 s by default).
+
+Bound to loopback it needs no key. Bound to any other address it refuses to
+start without ``WARDEN_WEBHOOK_KEY``, and every delivery must then carry that
+key as ``?code=`` or in the ``aeg-sas-key`` header (``x-functions-key`` too,
+like the Functions host).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from handlers.errors import PolicyError
+from handlers.events import is_validation_event
+from handlers.reconcile import exit_code
+
+if TYPE_CHECKING:
+    import argparse
+
+    from handlers.reconcile import Outcome, Warden
+
+__all__ = ["make_app", "main", "MAX_BODY_BYTES", "DEFAULT_TIMEOUT", "DEFAULT_HOST", "DEFAULT_PORT"]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1_048_576
+DEFAULT_TIMEOUT = 25.0
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7071
+KEY_ENV = "WARDEN_WEBHOOK_KEY"
+EVENT_PATHS = ("/api/events", "/runtime/webhooks/eventgrid")
+# How long shutdown waits for deliveries that outlived their answer.
+SHUTDOWN_GRACE = 30.0
+
+_WARDEN: web.AppKey[Warden] = web.AppKey("warden")
+_BACKGROUND: web.AppKey[set[asyncio.Task[list[Outcome]]]] = web.AppKey("background")
+
+
+def make_app(warden: Warden, *, timeout: float = DEFAULT_TIMEOUT, key: str | None = None) -> web.Application:
+    """Build the webhook application around an existing :class:`Warden`.
+
+    The caller owns ``warden`` and closes it; the application only waits for
+    deliveries still running in the background when it is cleaned up.
+    """
+    if timeout <= 0:
+        raise ValueError("timeout must be positive")
+    app = web.Application(
+        # aiohttp answers 413 itself once a body grows past this many bytes.
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[_key_middleware(key)] if key else [],
+    )
+    app[_WARDEN] = warden
+    app[_BACKGROUND] = set()
+    handler = _EventHandler(timeout)
+    for path in EVENT_PATHS:
+        app.router.add_post(path, handler.post)
+        app.router.add_route("OPTIONS", path, _options)
+    app.router.add_get("/healthz", _healthz)
+    app.on_cleanup.append(_drain_background)
+    return app
+
+
+def _key_middleware(key: str) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Require ``key`` on every event path, compared in constant time."""
+    expected = key.encode()
+
+    @web.middleware
+    async def check_key(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path in EVENT_PATHS:
+            given = (
+                request.query.get("code")
+                or request.headers.get("aeg-sas-key")
+                or request.headers.get("x-functions-key")
+                or ""
+            )
+            # compare_digest on bytes: constant time for equal lengths, no early exit.
+            if not hmac.compare_digest(given.encode(), expected):
+                log.warning("rejected %s %s: missing or wrong key", request.method, request.path)
+                return _json({"error": "missing or wrong key (?code= or aeg-sas-key)"}, 401)
+        return await handler(request)
+
+    return check_key
+
+
+class _EventHandler:
+    """POST handler: handshake or notification, answered within the deadline."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+
+    async def post(self, request: web.Request) -> web.StreamResponse:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return _json({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, 413)
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _json({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, 413)
+        try:
+            payload = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as exc:
+            return _json({"error": f"body is not JSON: {exc}"}, 400)
+
+        aeg_type = request.headers.get("aeg-event-type", "")
+        code = _validation_code(payload)
+        if code is not None:
+            log.info("answered Event Grid subscription validation on %s", request.path)
+            return _json({"validationResponse": code}, 200)
+        if aeg_type.lower() == "subscriptionvalidation":
+            return _json({"error": "SubscriptionValidation without a validationCode"}, 400)
+
+        warden = request.app[_WARDEN]
+        task = asyncio.ensure_future(warden.handle_payload(payload))
+        background = request.app[_BACKGROUND]
+        background.add(task)
+        task.add_done_callback(background.discard)
+        task.add_done_callback(_log_failure)
+        # The task is shielded from the request: if the client goes away or the
+        # deadline passes, the delivery is NOT cancelled. Cancelling mid-way
+        # could stop between two ARM writes (identity attached, grants not yet
+        # written) or after a PUT was sent but before its answer was read;
+        # letting it finish leaves ARM in a state the redelivery reads back as
+        # "unchanged", and every step is idempotent, so a redelivery racing
+        # the late finish is harmless. Shutdown waits for such tasks (bounded).
+        done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - loop.time()))
+        if not done:
+            log.warning(
+                "delivery unfinished after %.1f s: answering 503 so Event Grid retries",
+                self.timeout,
+            )
+            return _json({"error": f"events unfinished after {self.timeout:g} s; retry"}, 503)
+        if task.exception() is not None:
+            return _json({"error": "internal error; retry"}, 500)
+        outcomes = task.result()
+        body = [outcome.to_json() for outcome in outcomes]
+        return _json(body, 503 if exit_code(outcomes) else 200)
+
+
+def _validation_code(payload: Any) -> str | None:
+    """The validationCode of a SubscriptionValidation delivery, if it is one."""
+    items = payload if isinstance(payload, list) else [payload]
+    for item in items:
+        code = is_validation_event(item)
+        if code is not None:
+            return code
+    return None
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("delivery failed unexpectedly", exc_info=task.exception())
+
+
+async def _options(request: web.Request) -> web.StreamResponse:
+    """CloudEvents 1.0 webhook abuse protection (validation handshake)."""
+    headers = {"Allow": "POST, OPTIONS"}
+    origin = request.headers.get("WebHook-Request-Origin")
+    if origin:
+        headers["WebHook-Allowed-Origin"] = origin
+        if "WebHook-Request-Rate" in request.headers:
+            headers["WebHook-Allowed-Rate"] = "*"
+        log.info("answered CloudEvents validation for origin %s", origin)
+    return web.Response(status=200, headers=headers)
+
+
+async def _healthz(request: web.Request) -> web.StreamResponse:
+    return _json({"status": "ok"}, 200)
+
+
+async def _drain_background(app: web.Application) -> None:
+    """Let deliveries that outlived their answer finish, then cancel leftovers."""
+    tasks = set(app[_BACKGROUND])
+    if not tasks:
+        return
+    log.info("waiting up to %.0f s for %d unfinished deliveries", SHUTDOWN_GRACE, len(tasks))
+    _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _json(body: Any, status: int) -> web.Response:
+    return web.Response(
+        status=status, text=json.dumps(body, default=str), content_type="application/json"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the webhook until SIGTERM/SIGINT; the exit code of the contract."""
+    host = getattr(args, "host", None) or DEFAULT_HOST
+    port = getattr(args, "port", None)
+    port = DEFAULT_PORT if port is None else int(port)
+    timeout = getattr(args, "timeout", None) or DEFAULT_TIMEOUT
+    key = os.environ.get(KEY_ENV) or None
+    if not is_loopback(host) and not key:
+        print(
+            f"aca-warden serve: refusing to listen on {host} without a key; "
+            f"set {KEY_ENV} (checked as ?code= or the aeg-sas-key header), "
+            "or bind 127.0.0.1",
+            file=sys.stderr,
+        )
+        return 2
+    from handlers.reconcile import Warden
+
+    try:
+        warden = Warden.from_env()
+    except PolicyError as exc:
+        print(f"aca-warden serve: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(warden, host, port, timeout, key))
+
+
+async def _run(warden: Warden, host: str, port: int, timeout: float, key: str | None) -> int:
+    """Serve until a stop signal, then shut down in order: HTTP, deliveries, clients."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(make_app(warden, timeout=timeout, key=key), access_log=log)
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, shutdown_timeout=timeout)
+        try:
+            await site.start()
+        except OSError as exc:
+            print(f"aca-warden serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+            return 2
+        for address in runner.addresses:
+            bound_host, bound_port = address[:2]
+            shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+            print(
+                f"aca-warden serve: listening on http://{shown}:{bound_port}/api/events",
+                file=sys.stderr,
+                flush=True,
+            )
+        await stop.wait()
+        print("aca-warden serve: stopping", file=sys.stderr, flush=True)
+    finally:
+        await runner.cleanup()
+        await warden.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+    return 0
