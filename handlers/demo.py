@@ -1,0 +1,636 @@
+"""`python -m handlers demo`: the whole story against the local Azure emulator.
+
+Nothing here talks to Azure. The demo starts the emulator (local ARM over
+HTTPS) and the aca-warden webhook (the same aiohttp app as `serve`) in this
+process, and lets the emulator deliver every ARM event to the webhook exactly
+like an Event Grid subscription: validation handshake first, then batches,
+with retries on 5xx. Every step of the story is done by a *person* ("alice")
+through the real Azure SDK, never by calling the Warden directly, so what the
+demo shows is what a deployment does.
+
+After each step the demo waits until Event Grid delivery has settled (every
+event the emulator produced has a final outcome from the webhook and no new
+event has appeared for a moment) and then checks the emulator's state, not
+the Warden's opinion of it. The exit code is 0 only when every check held; a
+wait that times out fails the step and ends the story.
+
+The building blocks are public so that tests can run the story against a
+different policy (`run_demo(policy_toml=...)`) and see it fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = ["Check", "DemoResult", "DEMO_POLICY", "run_demo", "main"]
+
+PERSON = "alice"
+LOCATION = "eastus"
+PLATFORM_RG = "rg-platform"
+APPS_RG = "rg-apps"
+APP_NAME = "app-orders"
+STANDARD_IDENTITY = (
+    "/subscriptions/{subscription}/resourceGroups/rg-platform/providers/"
+    "Microsoft.ManagedIdentity/userAssignedIdentities/id-platform-standard"
+)
+STORAGE = "Microsoft.Storage/storageAccounts/stapps"
+VAULT = "Microsoft.KeyVault/vaults/kv-apps"
+ENVIRONMENT = "Microsoft.App/managedEnvironments/cae-apps"
+
+BLOB_READER = "Storage Blob Data Reader"
+SECRETS_USER = "Key Vault Secrets User"
+ACR_PULL = "AcrPull"
+OWNER = "Owner"
+ROLES = (BLOB_READER, SECRETS_USER, ACR_PULL, OWNER)
+
+TAG_BLOB = ("grant:blob", f"{BLOB_READER}@{STORAGE}")
+TAG_SECRETS = ("grant:secrets", f"{SECRETS_USER}@{VAULT}")
+TAG_ACR = ("grant:acr", f"{ACR_PULL}@.")
+TAG_ADMIN = ("grant:admin", f"{OWNER}@.")
+
+DEMO_POLICY = f"""\
+# The demo organisation's policy (see CONTRACT.md, "Policy file").
+[identities]
+# Every managed app carries the platform team's standard identity.
+standard = ["{STANDARD_IDENTITY}"]
+
+[grants]
+# Any role that passes the privilege floor and is not broad ...
+allowed_roles = ["*"]
+# ... on the app's own resource group or anything in it.
+allowed_scopes = ["/subscriptions/{{subscription}}/resourceGroups/{{resourceGroup}}"]
+
+[apps]
+resource_groups = ["{APPS_RG}"]
+"""
+
+# Variables that would point DefaultAzureCredential (or the Warden) somewhere
+# other than the emulator; they are hidden while the demo runs.
+_FOREIGN_ENV = (
+    "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_TENANT_ID", "AZURE_USERNAME",
+    "AZURE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST",
+    "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT",
+    "WARDEN_ARM_SCOPE", "WARDEN_DRY_RUN", "WARDEN_SUBSCRIPTIONS", "WARDEN_WEBHOOK_KEY",
+)
+
+QUIET_S = 0.3  # no new event and no new outcome for this long = delivery has settled
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of the summary: what a step should have done and what it did."""
+
+    step: str
+    expected: str
+    observed: str
+    ok: bool
+
+
+@dataclass
+class DemoResult:
+    checks: list[Check] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+
+class _Timeout(Exception):
+    """A wait of the demo ran out of time."""
+
+
+class _OutcomeRecorder:
+    """Stands in for the Warden in front of the webhook and keeps every outcome.
+
+    The webhook only answers Event Grid with a status code; the recorder is how
+    the narrative gets at the outcomes (changes, refusals and their reasons).
+    """
+
+    def __init__(self, warden: Any) -> None:
+        self._warden = warden
+        self.outcomes: list[Any] = []
+
+    async def handle_payload(self, payload: object) -> list[Any]:
+        outcomes = await self._warden.handle_payload(payload)
+        self.outcomes.extend(outcomes)
+        return outcomes
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._warden, name)
+
+    def final_event_ids(self) -> set[str]:
+        return {str(o.event_id) for o in self.outcomes if o.result != "retry" and o.event_id}
+
+
+class _Narrator:
+    """Prints the story as it happens (flushed, so progress shows while it runs)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def line(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def step(self, number: int, title: str) -> None:
+        self.line()
+        self.line(f"Step {number}: {title}")
+
+    def detail(self, text: str) -> None:
+        self.line(f"    {text}")
+
+    def check(self, check: Check) -> None:
+        mark = "ok  " if check.ok else "FAIL"
+        self.line(f"  [{mark}] {check.expected}: {check.observed}")
+
+    def summary(self, result: DemoResult) -> None:
+        rows = [("step", "expected", "observed", "ok")]
+        rows += [(c.step, c.expected, _clip(c.observed, 60), "yes" if c.ok else "NO")
+                 for c in result.checks]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        self.line()
+        self.line("Summary")
+        for i, row in enumerate(rows):
+            cells = (cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+            self.line(" | ".join(cells).rstrip())
+            if i == 0:
+                self.line("-+-".join("-" * w for w in widths))
+        passed = sum(c.ok for c in result.checks)
+        verdict = "every step did what it says" if result.ok else "SOME STEPS FAILED"
+        self.line()
+        self.line(f"{passed}/{len(result.checks)} checks passed "
+                  f"in {result.elapsed_s:.1f} s: {verdict}")
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+@contextlib.contextmanager
+def _scoped_environ(values: Mapping[str, str], hide: tuple[str, ...]) -> Iterator[None]:
+    """Set `values` and hide `hide` in os.environ, and put everything back afterwards."""
+    saved = {k: os.environ.get(k) for k in (*values, *hide)}
+    try:
+        for k in hide:
+            os.environ.pop(k, None)
+        os.environ.update(values)
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+def _props(resource: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return (resource or {}).get("properties") or {}
+
+
+def _short(resource_id: str) -> str:
+    """The last segment of an ARM id, for the narrative."""
+    return resource_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+class _Story:
+    """The organisation, the person's SDK clients and the five steps."""
+
+    def __init__(self, emu: Any, recorder: _OutcomeRecorder, say: _Narrator,
+                 result: DemoResult, step_timeout: float) -> None:
+        self.emu = emu
+        self.recorder = recorder
+        self.say = say
+        self.result = result
+        self.step_timeout = step_timeout
+        sub = emu.subscription_id
+        self.sub = sub
+        self.rg_apps = f"/subscriptions/{sub}/resourceGroups/{APPS_RG}"
+        self.app_id = f"{self.rg_apps}/providers/Microsoft.App/containerApps/{APP_NAME}"
+        self.storage_id = f"{self.rg_apps}/providers/{STORAGE}"
+        self.vault_id = f"{self.rg_apps}/providers/{VAULT}"
+        self.standard_id = STANDARD_IDENTITY.format(subscription=sub)
+        self.roles: dict[str, str] = {}          # role name -> full role-definition id
+        self.principal: str | None = None        # the app's system-assigned principal
+        self.warden_assignments: dict[str, str] = {}   # grant tag -> assignment name
+        self.person_assignment: str | None = None
+        self.step_name = ""
+        self._apps: Any = None
+        self._auth: Any = None
+
+    # -- set-up -------------------------------------------------------------
+
+    def seed(self) -> None:
+        emu = self.emu
+        emu.seed_resource_group(PLATFORM_RG, location=LOCATION)
+        emu.seed_identity(self.standard_id, location=LOCATION)
+        emu.seed_resource_group(APPS_RG, location=LOCATION)
+        emu.seed_resource(self.storage_id, {"location": LOCATION, "kind": "StorageV2",
+                                            "sku": {"name": "Standard_LRS"}})
+        emu.seed_resource(self.vault_id, {"location": LOCATION,
+                                          "properties": {"tenantId": emu.tenant_id}})
+        emu.seed_resource(f"{self.rg_apps}/providers/{ENVIRONMENT}", {"location": LOCATION})
+        self.say.detail(f"{PLATFORM_RG}: {_short(self.standard_id)} (the standard identity)")
+        self.say.detail(f"{APPS_RG}: {_short(self.storage_id)} (storage account), "
+                        f"{_short(self.vault_id)} (key vault), {_short(ENVIRONMENT)} (environment)")
+
+    @contextlib.asynccontextmanager
+    async def person_clients(self) -> Any:
+        """The person's SDK clients, pointed at the emulator."""
+        from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
+        from azure.mgmt.authorization.aio import AuthorizationManagementClient
+
+        credential = self.emu.person_credential(PERSON)
+        options = {
+            "base_url": self.emu.endpoint,
+            "credential_scopes": [self.emu.env.get("WARDEN_ARM_SCOPE")
+                                  or f"{self.emu.endpoint}/.default"],
+            "connection_verify": self.emu.env.get("SSL_CERT_FILE", True),
+            "retry_total": 3,
+            "polling_interval": 0.2,
+        }
+        async with contextlib.AsyncExitStack() as stack:
+            if hasattr(credential, "__aexit__"):
+                await stack.enter_async_context(credential)
+            self._apps = await stack.enter_async_context(
+                ContainerAppsAPIClient(credential, self.sub, **options))
+            self._auth = await stack.enter_async_context(
+                AuthorizationManagementClient(credential, self.sub, **options))
+            yield self
+
+    async def resolve_roles(self) -> None:
+        """Role names -> role-definition ids, read the way a person would."""
+        for name in ROLES:
+            async for definition in self._auth.role_definitions.list(
+                f"/subscriptions/{self.sub}", filter=f"roleName eq '{name}'"
+            ):
+                self.roles[name] = definition.id
+                break
+            else:
+                raise RuntimeError(f"role definition {name!r} not found in the emulator")
+
+    # -- what the person does (real SDK, through ARM) ----------------------
+
+    async def create_app(self, tags: Mapping[str, str]) -> None:
+        envelope = {
+            "location": LOCATION,
+            "tags": dict(tags),
+            "properties": {
+                "managedEnvironmentId": f"{self.rg_apps}/providers/{ENVIRONMENT}",
+                "template": {"containers": [{
+                    "name": "orders",
+                    "image": "mcr.microsoft.com/k8se/quickstart:latest",
+                    "resources": {"cpu": 0.25, "memory": "0.5Gi"},
+                }]},
+            },
+        }
+        poller = await self._apps.container_apps.begin_create_or_update(
+            APPS_RG, APP_NAME, envelope)
+        await poller.result()
+
+    async def patch_tags(self, operation: str, tags: Mapping[str, str]) -> None:
+        """The Tags API at the app's scope (Merge / Replace / Delete)."""
+        from azure.core.exceptions import HttpResponseError
+        from azure.core.rest import HttpRequest
+
+        request = HttpRequest(
+            "PATCH", f"{self.app_id}/providers/Microsoft.Resources/tags/default",
+            params={"api-version": "2021-04-01"},
+            json={"operation": operation, "properties": {"tags": dict(tags)}},
+        )
+        response = await self._apps.send_request(request)
+        await response.read()
+        if response.status_code >= 300:
+            raise HttpResponseError(response=response)
+
+    async def assign_by_hand(self, role: str, scope: str, principal: str) -> str:
+        # The client's default API version; the top-level models module mixes versions.
+        from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
+
+        name = str(uuid.uuid4())
+        await self._auth.role_assignments.create(
+            scope, name, RoleAssignmentCreateParameters(
+                role_definition_id=self.roles[role],
+                principal_id=principal,
+                principal_type="ServicePrincipal",
+                description=f"Made by hand by {PERSON}",
+            ))
+        return name
+
+    async def delete_app(self) -> None:
+        poller = await self._apps.container_apps.begin_delete(APPS_RG, APP_NAME)
+        await poller.result()
+
+    # -- waiting and looking ------------------------------------------------
+
+    async def settle(self) -> float:
+        """Wait until every event produced so far has a final outcome and all is quiet."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        deadline = start + self.step_timeout
+        seen: tuple[int, int] | None = None
+        quiet_since = start
+        while True:
+            now = loop.time()
+            produced = [str(e.get("id")) for e in self.emu.events]
+            pending = set(produced) - self.recorder.final_event_ids()
+            state = (len(produced), len(self.recorder.outcomes))
+            if state != seen:
+                seen, quiet_since = state, now
+            elif not pending and now - quiet_since >= QUIET_S:
+                return now - start
+            if now >= deadline:
+                raise _Timeout(f"{len(pending)} of {len(produced)} events still without a "
+                               f"final outcome after {self.step_timeout:.0f} s")
+            await asyncio.sleep(0.05)
+
+    def app(self) -> Mapping[str, Any] | None:
+        return self.emu.get(self.app_id)
+
+    def assignments(self, principal: str | None) -> list[Mapping[str, Any]]:
+        if not principal:
+            return []
+        return [a for a in self.emu.role_assignments()
+                if str(_props(a).get("principalId", "")).lower() == principal.lower()]
+
+    def find(self, principal: str | None, role: str, scope: str) -> Mapping[str, Any] | None:
+        role_guid = _short(self.roles[role]).lower()
+        for a in self.assignments(principal):
+            p = _props(a)
+            if (_short(str(p.get("roleDefinitionId", ""))).lower() == role_guid
+                    and str(p.get("scope", "")).lower() == scope.lower()):
+                return a
+        return None
+
+    def assignment_named(self, name: str | None) -> Mapping[str, Any] | None:
+        return next((a for a in self.emu.role_assignments() if name and a.get("name") == name),
+                    None)
+
+    def check(self, expected: str, observed: str, ok: bool) -> bool:
+        c = Check(self.step_name, expected, observed, ok)
+        self.result.checks.append(c)
+        self.say.check(c)
+        return ok
+
+    def check_grant(self, tag: tuple[str, str], role: str, scope: str) -> None:
+        a = self.find(self.principal, role, scope)
+        kind = _props(a).get("principalType")
+        self.check(f"{tag[0]} granted", f"{role} on {_short(scope)}, {kind}" if a else "missing",
+                   a is not None and kind == "ServicePrincipal")
+        if a is not None:
+            self.warden_assignments[tag[0]] = str(a.get("name"))
+
+    def check_absent(self, expected: str, role: str, scope: str) -> None:
+        a = self.find(self.principal, role, scope)
+        self.check(expected, "absent" if a is None else f"still there ({a.get('name')})",
+                   a is None)
+
+    def outcomes_since(self, mark: int) -> list[Any]:
+        return self.recorder.outcomes[mark:]
+
+    def tell_outcomes(self, mark: int) -> None:
+        """What the webhook did with the events of this step."""
+        outcomes = self.outcomes_since(mark)
+        ignored = sum(o.result == "ignored" for o in outcomes)
+        for o in outcomes:
+            if o.result == "ignored":
+                continue
+            self.say.detail(f"webhook: {o.result} {_short(o.app or '-')}")
+            for change in o.changes or ():
+                self.say.detail(f"  + {change}")
+            for refusal in o.refused or ():
+                self.say.detail(f"  refused {refusal.get('tag') or refusal.get('identity')}: "
+                                f"{refusal.get('reason')}")
+            if o.error:
+                self.say.detail(f"  error: {o.error}")
+        if ignored:
+            self.say.detail(f"webhook: {ignored} other event(s) ignored "
+                            "(role assignments and the like)")
+
+    async def wait_and_tell(self, mark: int) -> None:
+        n_events = len(self.emu.events)
+        took = await self.settle()
+        self.say.detail(f"Event Grid delivery settled in {took:.1f} s "
+                        f"({len(self.emu.events) - n_events} new events so far this step)")
+        self.tell_outcomes(mark)
+
+    # -- the five steps -------------------------------------------------------
+
+    async def step_create(self) -> None:
+        tags = dict([TAG_BLOB, TAG_SECRETS])
+        self.say.detail(f"{PERSON} creates {APP_NAME} in {APPS_RG} with the tags")
+        for k, v in tags.items():
+            self.say.detail(f"  {k} = {v}")
+        mark = len(self.recorder.outcomes)
+        await self.create_app(tags)
+        await self.wait_and_tell(mark)
+        identity = (self.app() or {}).get("identity") or {}
+        attached = {k.lower() for k in identity.get("userAssignedIdentities") or {}}
+        self.check("standard identity attached",
+                   "attached" if self.standard_id.lower() in attached
+                   else f"not attached ({len(attached)} user-assigned)",
+                   self.standard_id.lower() in attached)
+        self.principal = identity.get("principalId")
+        kind = str(identity.get("type", "None"))
+        self.check("system identity enabled", f"{kind}, principal {self.principal}",
+                   "systemassigned" in kind.lower() and bool(self.principal))
+        self.check_grant(TAG_BLOB, BLOB_READER, self.storage_id)
+        self.check_grant(TAG_SECRETS, SECRETS_USER, self.vault_id)
+
+    async def step_retag(self) -> None:
+        tags = dict([TAG_SECRETS, TAG_ACR])
+        self.say.detail(f"{PERSON} replaces the app's tags through the Tags API "
+                        f"(drops {TAG_BLOB[0]}, adds {TAG_ACR[0]} = {TAG_ACR[1]})")
+        mark = len(self.recorder.outcomes)
+        await self.patch_tags("Replace", tags)
+        await self.wait_and_tell(mark)
+        self.check_absent(f"{TAG_BLOB[0]} revoked", BLOB_READER, self.storage_id)
+        self.check_grant(TAG_ACR, ACR_PULL, self.rg_apps)
+        kept = self.find(self.principal, SECRETS_USER, self.vault_id)
+        before = self.warden_assignments.get(TAG_SECRETS[0])
+        self.check(f"{TAG_SECRETS[0]} kept as it was",
+                   "same assignment" if kept and kept.get("name") == before else "changed or gone",
+                   kept is not None and kept.get("name") == before)
+
+    async def step_owner(self) -> None:
+        self.say.detail(f"{PERSON} merges the tag {TAG_ADMIN[0]} = {TAG_ADMIN[1]}")
+        mark = len(self.recorder.outcomes)
+        await self.patch_tags("Merge", dict([TAG_ADMIN]))
+        await self.wait_and_tell(mark)
+        self.check_absent("no Owner assignment", OWNER, self.rg_apps)
+        reasons = [str(r.get("reason")) for o in self.outcomes_since(mark)
+                   for r in o.refused or () if str(r.get("tag", "")).lower() == TAG_ADMIN[0]]
+        self.check(f"{TAG_ADMIN[0]} refused with a reason",
+                   reasons[0] if reasons else "no refusal reported", bool(reasons))
+        both = (self.find(self.principal, SECRETS_USER, self.vault_id) is not None
+                and self.find(self.principal, ACR_PULL, self.rg_apps) is not None)
+        self.check("the other grants still apply", "both present" if both else "missing", both)
+
+    async def step_person(self) -> None:
+        if not self.principal:
+            self.check("person's assignment made", "the app has no principal to assign to", False)
+            return
+        self.say.detail(f"{PERSON} assigns {BLOB_READER} on {_short(self.storage_id)} to the "
+                        f"app's principal by hand: identical to the grant revoked in step 2")
+        self.person_assignment = await self.assign_by_hand(
+            BLOB_READER, self.storage_id, self.principal)
+        self.say.detail("then merges an ordinary tag (team = orders), so the app is reconciled")
+        mark = len(self.recorder.outcomes)
+        await self.patch_tags("Merge", {"team": "orders"})
+        await self.wait_and_tell(mark)
+        seen = [o for o in self.outcomes_since(mark)
+                if (o.app or "").lower() == self.app_id.lower()
+                and o.result in ("applied", "unchanged")]
+        self.check("the app was reconciled again",
+                   ", ".join(o.result for o in seen) or "no outcome for the app", bool(seen))
+        mine = self.assignment_named(self.person_assignment)
+        self.check("person's assignment left alone", "still there" if mine else "removed",
+                   mine is not None)
+
+    async def step_delete(self) -> None:
+        self.say.detail(f"{PERSON} deletes {APP_NAME}")
+        mark = len(self.recorder.outcomes)
+        await self.delete_app()
+        await self.wait_and_tell(mark)
+        self.check("app gone", "gone" if self.app() is None else "still there",
+                   self.app() is None)
+        deleted = any((o.app or "").lower() == self.app_id.lower() and o.result == "deleted"
+                      for o in self.outcomes_since(mark))
+        self.check("webhook reports the deletion", "deleted" if deleted else "not reported",
+                   deleted)
+        left = [t for t, name in self.warden_assignments.items() if self.assignment_named(name)]
+        self.check("its grants cleaned up",
+                   f"{len(self.warden_assignments)} removed" if not left
+                   else "left: " + ", ".join(left),
+                   bool(self.warden_assignments) and not left)
+        mine = self.assignment_named(self.person_assignment)
+        self.check("person's assignment still there", "still there" if mine else "removed",
+                   mine is not None)
+
+
+STEPS = (
+    ("1 create app", "a person creates an app with two grant tags", "step_create"),
+    ("2 re-tag", "the tags change through the Tags API", "step_retag"),
+    ("3 Owner tag", "someone asks for Owner", "step_owner"),
+    ("4 person's own", "a person's own role assignment", "step_person"),
+    ("5 delete app", "the app is deleted", "step_delete"),
+)
+
+
+async def _tell_story(story: _Story, say: _Narrator, step_timeout: float) -> None:
+    """Run the steps in order; a step that cannot finish ends the story."""
+    for number, (name, title, method) in enumerate(STEPS, start=1):
+        story.step_name = name
+        say.step(number, title)
+        try:
+            # The settle wait has its own deadline; this one bounds the SDK calls.
+            await asyncio.wait_for(getattr(story, method)(), step_timeout + 10)
+        except (_Timeout, TimeoutError) as exc:
+            story.check("Event Grid delivery settles", f"timed out: {exc}", False)
+        except Exception as exc:  # noqa: BLE001 - the demo reports, then stops
+            story.check("the step runs", f"{type(exc).__name__}: {exc}", False)
+        else:
+            continue
+        for skipped, _, _ in STEPS[number:]:
+            story.step_name = skipped
+            story.check("the step runs", "not run: an earlier step did not finish", False)
+        return
+
+
+async def _start_webhook(recorder: _OutcomeRecorder) -> tuple[Any, str]:
+    from aiohttp import web
+
+    from handlers.serve import make_app
+
+    runner = web.AppRunner(make_app(recorder, timeout=25.0, key=None), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return runner, f"http://{host}:{port}/api/events"
+
+
+async def run_demo(out: TextIO | None = None, *, policy_toml: str = DEMO_POLICY,
+                   step_timeout: float = 15.0, principal_delay_s: float = 0.5) -> DemoResult:
+    """Tell the whole story; the result says which checks held.
+
+    `policy_toml` is the policy the webhook runs with; `step_timeout` bounds
+    each wait for Event Grid delivery to settle.
+    """
+    say = _Narrator(out or sys.stdout)
+    result = DemoResult()
+    started = time.monotonic()
+    say.line("aca-warden demo: the whole story against the local Azure emulator "
+             "(no Azure account needed)")
+    say.line()
+    say.line("Setting up")
+    try:
+        await _run(say, result, policy_toml, step_timeout, principal_delay_s)
+    except Exception as exc:  # noqa: BLE001 - set-up failed: report it as a failed step
+        result.checks.append(Check("0 set-up", "emulator, webhook and organisation ready",
+                                   f"{type(exc).__name__}: {exc}", False))
+        say.check(result.checks[-1])
+    result.elapsed_s = time.monotonic() - started
+    say.summary(result)
+    return result
+
+
+async def _run(say: _Narrator, result: DemoResult, policy_toml: str, step_timeout: float,
+               principal_delay_s: float) -> None:
+    from emulator import Emulator
+    from handlers.reconcile import Warden
+
+    with tempfile.TemporaryDirectory(prefix="aca-warden-demo-") as tmp, \
+            contextlib.ExitStack() as env_scope:
+        policy_path = Path(tmp, "policy.toml")
+        await asyncio.to_thread(policy_path.write_text, policy_toml, encoding="utf-8")
+        async with contextlib.AsyncExitStack() as stack:
+            emu = Emulator(principal_delay_s=principal_delay_s, retry_after_s=0)
+            await emu.start()
+            stack.push_async_callback(emu.stop)
+            say.detail(f"local Azure emulator (ARM over HTTPS) at {emu.endpoint}")
+            env_scope.enter_context(_scoped_environ(
+                {**emu.env, "WARDEN_POLICY": str(policy_path)}, _FOREIGN_ENV))
+            warden = Warden.from_env(dict(os.environ))
+            stack.push_async_callback(warden.close)
+            recorder = _OutcomeRecorder(warden)
+            runner, url = await _start_webhook(recorder)
+            stack.push_async_callback(runner.cleanup)
+            say.detail(f"aca-warden webhook (as `serve`) at {url}, with the policy")
+            for text in policy_toml.splitlines():
+                if text.strip() and not text.startswith("#"):
+                    say.detail(f"  {text}")
+            await _maybe_await(emu.deliver_to(url))
+            say.detail("Event Grid subscription to the webhook: validation handshake done")
+            story = _Story(emu, recorder, say, result, step_timeout)
+            say.detail("seeding the organisation:")
+            story.seed()
+            async with story.person_clients():
+                await story.resolve_roles()
+                await _tell_story(story, say, step_timeout)
+
+
+def main(args: object = None) -> int:
+    """Entry point of `python -m handlers demo`: 0 when every step did what it says."""
+    step_timeout = float(getattr(args, "step_timeout", None) or 15.0)
+    result = asyncio.run(run_demo(sys.stdout, step_timeout=step_timeout))
+    return result.exit_code
