@@ -1,0 +1,379 @@
+"""Grant tags and the privilege floor (pure: no I/O).
+
+A grant tag asks for role assignments for the app's system-assigned identity::
+
+    grant:<label> = <role>@<scope>[; <role>@<scope> ...]
+
+The tag name matches ``policy.tag_prefix`` case-insensitively. Whitespace
+around ``;`` and ``@`` is ignored, and so are empty items; each item has
+exactly one ``@``. ``<role>`` is a role name, a role-definition GUID or a full
+role-definition id. ``<scope>`` is a full ARM id, a path relative to the app's
+resource group (``Microsoft.Storage/storageAccounts/stapp``) or ``.`` for the
+resource group itself.
+
+Every item is checked in order -- syntax, scope, ``allowed_scopes`` -- and
+becomes either a :class:`GrantRequest` or a :class:`Refusal` whose reason says
+what was wrong and what would be accepted. One bad item never spoils the
+others. The same (role, scope) asked for by two tags gives two requests (one
+per tag); merging them into one assignment is the planner's job.
+
+Whether a role may be used at all is decided from its definition, not its
+name: :func:`classify_permissions` puts it under the privilege *floor* (it can
+grant access or elevate: never allowed), makes it *broad* (writes across every
+provider, or assigns user-assigned identities: only when named explicitly in
+``allowed_roles``) or *ok*; :func:`role_allowed` applies ``allowed_roles``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+from .events import arm_path_problem
+from .policy import Policy, expand
+
+__all__ = [
+    "GrantRequest",
+    "Refusal",
+    "Level",
+    "parse_grant_tags",
+    "parse_grant_value",
+    "normalise_scope",
+    "scope_within",
+    "classify_permissions",
+    "role_allowed",
+    "pattern_matches",
+    "is_guid",
+    "role_guid_of",
+    "FLOOR_OPERATIONS",
+]
+
+Level = Literal["floor", "broad", "ok"]
+
+FLOOR_OPERATIONS = (
+    "Microsoft.Authorization/roleAssignments/write",
+    "Microsoft.Authorization/roleDefinitions/write",
+    "Microsoft.Authorization/elevateAccess/action",
+)
+# Operations of providers no pattern can name on purpose: a pattern that matches
+# them allows writes in *every* provider.
+_ANY_PROVIDER_WRITES = tuple(
+    f"{provider}/wardenProbes/{verb}"
+    for provider in ("Microsoft.WardenProbe", "Contoso.WardenProbe")
+    for verb in ("write", "delete", "probe/action")
+)
+_IDENTITY_ASSIGN = (
+    "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
+    "Microsoft.ManagedIdentity/userAssignedIdentities/probe/assign/action",
+)
+_GUID_RE = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+_ROLE_DEF_RE = re.compile(
+    r"^(/subscriptions/[^/]+)?/providers/Microsoft\.Authorization/roleDefinitions/([^/]+)$",
+    re.IGNORECASE,
+)
+_GRAMMAR = "<role>@<scope>[; <role>@<scope> ...]"
+_SCOPE_FORMS = (
+    "a full ARM id (/subscriptions/<sub>/...), a path relative to the app's resource group "
+    "(Microsoft.Storage/storageAccounts/<name>) or '.' for the resource group"
+)
+_CANONICAL_WORDS = {
+    "subscriptions": "subscriptions",
+    "resourcegroups": "resourceGroups",
+    "providers": "providers",
+}
+
+
+@dataclass(frozen=True)
+class GrantRequest:
+    """One role assignment a grant tag asks for."""
+
+    tag: str  # full tag name as on the app, e.g. "grant:blob"
+    role: str  # as written: name, GUID or role-definition id
+    scope: str  # absolute, normalised ARM id (no trailing /)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A grant (``tag``) or standard identity (``identity``) that is not applied, and why."""
+
+    reason: str
+    tag: str | None = None
+    identity: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        """The outcome's form: ``{"tag": ..., "reason": ...}`` (or ``identity``)."""
+        out: dict[str, str] = {}
+        if self.tag is not None:
+            out["tag"] = self.tag
+        if self.identity is not None:
+            out["identity"] = self.identity
+        out["reason"] = self.reason
+        return out
+
+
+def is_guid(value: str) -> bool:
+    """True for a GUID in its 8-4-4-4-12 form."""
+    return bool(_GUID_RE.match(value))
+
+
+def role_guid_of(role: str) -> str | None:
+    """The role-definition GUID a role reference names directly (GUID or id), else None."""
+    if is_guid(role):
+        return role.lower()
+    match = _ROLE_DEF_RE.match(role)
+    if match and is_guid(match.group(2)):
+        return match.group(2).lower()
+    return None
+
+
+# --- scopes ----------------------------------------------------------------------------------
+
+
+def _structure(segments: list[str]) -> tuple[str | None, tuple[int, ...]]:
+    """(why the segments are not an ARM scope or None, indexes of the keyword segments)."""
+    if len(segments) < 2 or segments[0].lower() != "subscriptions":
+        return "it does not start with /subscriptions/<subscription>", ()
+    keywords = [0]
+    i = 2
+    if len(segments) > i and segments[i].lower() == "resourcegroups":
+        if len(segments) < i + 2:
+            return "resourceGroups has no name", ()
+        keywords.append(i)
+        i += 2
+    while i < len(segments):
+        if segments[i].lower() != "providers":
+            return f"expected 'providers' at segment {i + 1}, found {segments[i]!r}", ()
+        if len(segments) - (i + 2) < 2:
+            return "a provider path needs <Namespace>/<type>/<name>", ()
+        keywords.append(i)
+        i += 2
+        while i + 1 < len(segments) and segments[i].lower() != "providers":
+            i += 2
+        if i < len(segments) and segments[i].lower() != "providers":
+            return f"resource type {segments[i]!r} has no name", ()
+    return None, tuple(keywords)
+
+
+def normalise_scope(scope: str, app_id: str) -> tuple[str | None, str | None]:
+    """(absolute normalised scope, None) or (None, reason) for one written scope.
+
+    Validates before anything becomes a URL; canonical casing of the
+    ``subscriptions``/``resourceGroups``/``providers`` keywords, subscription
+    lower-case, everything else as written.
+    """
+    base = app_id.strip("/").split("/")[:4]
+    if scope == ".":
+        segments = base
+    else:
+        problem = arm_path_problem(scope if scope.startswith("/") else "/" + scope)
+        if problem is not None:
+            return None, f"scope {scope!r} is malformed: {problem}"
+        if scope.startswith("/"):
+            segments = scope[1:].split("/")
+        else:
+            relative = scope.split("/")
+            if relative[0].lower() != "providers":
+                relative = ["providers", *relative]
+            segments = base + relative
+    problem, keywords = _structure(segments)
+    if problem is not None:
+        return None, f"scope {scope!r} is not an ARM scope: {problem}"
+    out = list(segments)
+    out[1] = out[1].lower()
+    for index in keywords:
+        out[index] = _CANONICAL_WORDS[out[index].lower()]
+    return "/" + "/".join(out), None
+
+
+def scope_within(scope: str, allowed: str) -> bool:
+    """True when `scope` equals `allowed` or lies segment-wise below it (case-insensitive)."""
+    s, a = scope.lower().rstrip("/"), allowed.lower().rstrip("/")
+    return s == a or s.startswith(a + "/")
+
+
+# --- grant tags ------------------------------------------------------------------------------
+
+
+def parse_grant_value(value: str) -> list[tuple[str, str] | str]:
+    """Split a tag value into (role, scope) pairs, or reasons for malformed items."""
+    out: list[tuple[str, str] | str] = []
+    for raw in value.split(";"):
+        item = raw.strip()
+        if not item:
+            continue
+        if item.count("@") != 1:
+            count = item.count("@")
+            out.append(
+                f"item {item!r} has {'no' if count == 0 else count} '@'; "
+                f"each item is exactly one <role>@<scope>"
+            )
+            continue
+        role, scope = (part.strip() for part in item.split("@"))
+        if not role:
+            out.append(f"item {item!r} has no role before '@'; expected <role>@<scope>")
+        elif not scope:
+            out.append(f"item {item!r} has no scope after '@'; expected {_SCOPE_FORMS}")
+        else:
+            out.append((role, scope))
+    return out
+
+
+def _role_problem(role: str) -> str | None:
+    if any(not ch.isprintable() for ch in role):
+        return f"role {role!r} contains a control character"
+    if role.startswith("/"):
+        match = _ROLE_DEF_RE.match(role)
+        if not match or not is_guid(match.group(2)):
+            return (
+                f"role {role!r} is not a role-definition id; expected a role name, a GUID or "
+                "/providers/Microsoft.Authorization/roleDefinitions/<guid>"
+            )
+    return None
+
+
+def _allowed_scopes(policy: Policy, app_id: str, location: str | None) -> list[str]:
+    scopes = []
+    for template in policy.allowed_scopes:
+        try:
+            expanded = expand(template, app_id, location)
+        except ValueError:
+            continue  # needs a location the caller does not know: admits nothing
+        normalised, _ = normalise_scope(expanded, app_id)
+        scopes.append(normalised or expanded)
+    return scopes
+
+
+def parse_grant_tags(
+    tags: Mapping[str, str], policy: Policy, app_id: str, location: str | None
+) -> tuple[list[GrantRequest], list[Refusal]]:
+    """Every grant the app's tags ask for, and every refusal; syntax, scope, allowed_scopes."""
+    requests: list[GrantRequest] = []
+    refusals: list[Refusal] = []
+    prefix = policy.tag_prefix.lower()
+    allowed = _allowed_scopes(policy, app_id, location)
+    for tag in sorted(tags, key=lambda name: (name.lower(), name)):
+        if not tag.lower().startswith(prefix):
+            continue
+        value = tags[tag]
+        if len(tag) == len(prefix):
+            refusals.append(
+                Refusal(f"tag {tag!r} has no label; name it {policy.tag_prefix}<label>", tag)
+            )
+            continue
+        if not isinstance(value, str):
+            refusals.append(Refusal(f"tag value must be a string: {_GRAMMAR}", tag))
+            continue
+        items = parse_grant_value(value)
+        if not items:
+            refusals.append(
+                Refusal(f"tag value {value!r} names no grant; expected {_GRAMMAR}", tag)
+            )
+        for item in items:
+            if isinstance(item, str):
+                refusals.append(Refusal(item, tag))
+                continue
+            role, written = item
+            problem = _role_problem(role)
+            if problem is not None:
+                refusals.append(Refusal(problem, tag))
+                continue
+            scope, problem = normalise_scope(written, app_id)
+            if scope is None:
+                refusals.append(Refusal(f"{problem}; expected {_SCOPE_FORMS}", tag))
+                continue
+            if not any(scope_within(scope, a) for a in allowed):
+                admitted = " or ".join(f"{a} and below" for a in allowed) or "nothing"
+                refusals.append(
+                    Refusal(f"scope {scope} is outside allowed_scopes; allowed: {admitted}", tag)
+                )
+                continue
+            requests.append(GrantRequest(tag=tag, role=role, scope=scope))
+    return requests, refusals
+
+
+# --- the privilege floor -----------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1024)
+def _pattern_re(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.IGNORECASE)
+
+
+def pattern_matches(pattern: str, operation: str) -> bool:
+    """Azure's action matching: ``*`` matches any characters (``/`` too), case-insensitive."""
+    return _pattern_re(pattern.strip()).fullmatch(operation) is not None
+
+
+def _strings(block: Any, *names: str) -> list[str]:
+    for name in names:
+        value = block.get(name) if isinstance(block, Mapping) else getattr(block, name, None)
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, Iterable):
+            return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _grants(permissions: Iterable[Any], operations: Iterable[str]) -> bool:
+    """True when some block allows one of `operations` after its own notActions."""
+    ops = tuple(operations)
+    for block in permissions:
+        actions = _strings(block, "actions")
+        not_actions = _strings(block, "notActions", "not_actions")
+        for op in ops:
+            if any(pattern_matches(a, op) for a in actions) and not any(
+                pattern_matches(n, op) for n in not_actions
+            ):
+                return True
+    return False
+
+
+def classify_permissions(permissions: list[dict[str, Any]] | None) -> Level:
+    """``"floor"``, ``"broad"`` or ``"ok"`` for a role definition's ``permissions``.
+
+    Accepts the REST form (``notActions``) and the SDK's ``as_dict()`` form
+    (``not_actions``). Data actions never count: they cannot assign roles.
+    """
+    blocks = [b for b in (permissions or []) if b is not None]
+    if _grants(blocks, FLOOR_OPERATIONS):
+        return "floor"
+    if _grants(blocks, _ANY_PROVIDER_WRITES) or _grants(blocks, _IDENTITY_ASSIGN):
+        return "broad"
+    return "ok"
+
+
+def role_allowed(role_name: str, role_guid: str, level: str, policy: Policy) -> str | None:
+    """None when `policy` allows the role, else the reason (with what would be accepted)."""
+    shown = f"{role_name} ({role_guid})" if role_guid and role_name != role_guid else role_name
+    if level == "floor":
+        return (
+            f"role {shown} falls under the privilege floor: it can grant access or elevate "
+            f"({', '.join(FLOOR_OPERATIONS)}); no setting allows it; use a role without "
+            "Microsoft.Authorization write permissions"
+        )
+    wanted = {role_name.lower(), role_guid.lower()} - {""}
+    for entry in policy.allowed_roles:
+        key = entry.strip().lower()
+        if key in wanted or (key.rsplit("/", 1)[-1] in wanted and "/" in key):
+            return None
+    listed = [r for r in policy.allowed_roles if r != "*"]
+    if "*" in policy.allowed_roles and level != "broad":
+        return None
+    if level == "broad":
+        return (
+            f"role {shown} is broad (it can write across every provider or assign "
+            f'user-assigned identities) and "*" does not admit it; name it in '
+            f"grants.allowed_roles to allow it"
+            + (f"; allowed: {', '.join(listed)}" if listed else "")
+            + (
+                "; or choose any role that is neither broad nor privileged"
+                if "*" in policy.allowed_roles
+                else ""
+            )
+        )
+    return f"role {shown} is not in grants.allowed_roles; allowed: {', '.join(listed) or 'none'}"
