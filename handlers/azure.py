@@ -1,0 +1,466 @@
+"""The one module that talks to Azure Resource Manager.
+
+Everything else in aca-warden works on plain data; :class:`Arm` turns it into
+ARM requests through the official aio SDK clients and turns their failures
+into :class:`~handlers.errors.Transient` or :class:`~handlers.errors.Permanent`.
+
+Clients, credential and SDK modules are created or imported lazily, on first
+use, so that importing the service (a Functions cold start) stays cheap. All
+clients share one retry budget shape: azure-core's retry policy with at most 3
+retries, backoff 0.5 s doubling up to 4 s, Retry-After honoured, 5 s to
+connect, 15 s to read and 20 s in all — far below azure-core's default of
+minutes, so a stuck event turns into a "retry" that Event Grid delivers again.
+Long-running operations poll every second unless ARM says otherwise.
+
+Writes (PUT, PATCH, DELETE, POST) pass a per-subscription :class:`WritePacer`
+that follows ARM's write token bucket from the
+``x-ms-ratelimit-remaining-subscription-writes`` header and ``Retry-After`` on
+429, so a burst slows down to ARM's refill rate instead of hammering it.
+
+Failure mapping (the contract): network errors and timeouts, 408, 429, 5xx,
+409 for an operation in progress, ``PrincipalNotFound`` and 403 on reading or
+patching an app are transient; every other 4xx is permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from handlers.errors import ArmError, Permanent, Transient
+from handlers.plan import Assignment
+
+__all__ = ["Arm", "WritePacer", "token_claims", "to_arm_error"]
+
+log = logging.getLogger("aca_warden")
+
+AUTHZ_API = "2022-04-01"
+SUBSCRIPTIONS_API = "2022-12-01"
+_WRITES = frozenset({"PUT", "PATCH", "DELETE", "POST"})
+_REMAINING = "x-ms-ratelimit-remaining-subscription-writes"
+_TRANSIENT_CODES = frozenset({"principalnotfound"})
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, decoded without verification (the token is our own)."""
+    try:
+        payload = token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return data if isinstance(data, dict) else {}
+    except (IndexError, ValueError):
+        return {}
+
+
+def _error_code(e: Any) -> str | None:
+    err = getattr(e, "error", None)
+    code = getattr(err, "code", None)
+    if code:
+        return str(code)
+    resp = getattr(e, "response", None)
+    try:
+        body = resp.json() if resp is not None else None
+        code = body.get("error", {}).get("code") if isinstance(body, dict) else None
+    except Exception:  # noqa: BLE001 - any unreadable body just has no code
+        code = None
+    return str(code) if code else None
+
+
+def to_arm_error(e: BaseException, what: str, *, app_level: bool = False) -> ArmError:
+    """Map an azure-core / transport failure to Transient or Permanent per the contract."""
+    from azure.core.exceptions import HttpResponseError
+
+    if isinstance(e, ArmError):
+        return e
+    status = getattr(e, "status_code", None) if isinstance(e, HttpResponseError) else None
+    if status is None:
+        return Transient(f"{what}: {type(e).__name__}: {e}".strip())
+    code = _error_code(e)
+    msg = getattr(getattr(e, "error", None), "message", None) or e.reason or ""
+    text = f"{what}: {status} {code or ''} {msg}".replace("  ", " ").strip()
+    if (status in (408, 429) or status >= 500
+            or (status == 409 and "progress" in (code or msg).lower())
+            or (code or "").lower() in _TRANSIENT_CODES
+            or (status in (401, 403) and app_level)):
+        return Transient(text, status=status, code=code)
+    return Permanent(text, status=status, code=code)
+
+
+class _Bucket:
+    """What we know of ARM's write token bucket for one subscription."""
+
+    def __init__(self, refill: float) -> None:
+        self.refill = refill
+        self.tokens: float | None = None  # unknown: do not pace
+        self.last = time.monotonic()
+        self.blocked_until = 0.0
+        self.inflight = 0
+
+    async def acquire(self) -> None:
+        while True:
+            now = time.monotonic()
+            if now < self.blocked_until:
+                await asyncio.sleep(self.blocked_until - now)
+                continue
+            if self.tokens is not None:
+                self.tokens += (now - self.last) * self.refill
+                self.last = now
+                if self.tokens < 1:
+                    await asyncio.sleep((1 - self.tokens) / self.refill)
+                    continue
+                self.tokens -= 1
+            self.inflight += 1
+            return
+
+    def observe(self, status: int | None, headers: Mapping[str, str]) -> None:
+        now = time.monotonic()
+        if status == 429:
+            try:
+                wait = float(headers.get("Retry-After", "1"))
+            except ValueError:
+                wait = 1.0
+            self.blocked_until = max(self.blocked_until, now + wait)
+            self.tokens, self.last = 0.0, now + wait
+            return
+        remaining = headers.get(_REMAINING)
+        if remaining is None:
+            return
+        try:
+            estimate = float(remaining) - self.inflight
+        except ValueError:
+            return
+        if self.tokens is None or estimate < self.tokens:
+            self.tokens, self.last = estimate, now
+
+
+def _pacer_class() -> type:
+    from azure.core.pipeline.policies import AsyncHTTPPolicy
+
+    class _Pacer(AsyncHTTPPolicy):  # type: ignore[misc,type-arg]
+        def __init__(self, owner: WritePacer) -> None:
+            super().__init__()
+            self._owner = owner
+
+        async def send(self, request: Any) -> Any:
+            http = request.http_request
+            if http.method.upper() not in _WRITES:
+                return await self.next.send(request)
+            bucket = self._owner.bucket(http.url)
+            await bucket.acquire()
+            status, headers = None, {}
+            try:
+                response = await self.next.send(request)
+                status, headers = response.http_response.status_code, response.http_response.headers
+                return response
+            finally:
+                bucket.inflight -= 1
+                bucket.observe(status, headers)
+
+    return _Pacer
+
+
+class WritePacer:
+    """Paces writes per subscription to ARM's token bucket (refill assumed 10/s)."""
+
+    def __init__(self, refill_per_s: float = 10.0) -> None:
+        # A touch slower than ARM refills, so our estimate never runs ahead of it.
+        self.refill = refill_per_s * 0.98
+        self._buckets: dict[str, _Bucket] = {}
+        self._policy: Any = None
+
+    def bucket(self, url: str) -> _Bucket:
+        path = url.split("://", 1)[-1].split("?", 1)[0].lower()
+        parts = path.split("/")
+        sub = parts[parts.index("subscriptions") + 1] if "subscriptions" in parts[:-1] else ""
+        if sub not in self._buckets:
+            self._buckets[sub] = _Bucket(self.refill)
+        return self._buckets[sub]
+
+    def policy(self) -> Any:
+        if self._policy is None:
+            self._policy = _pacer_class()(self)
+        return self._policy
+
+
+def _split_app(app_id: str) -> tuple[str, str, str]:
+    p = app_id.split("/")
+    return p[2], p[4], p[8]  # /subscriptions/{s}/resourceGroups/{rg}/providers/NS/type/{name}
+
+
+def _raw(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
+    """A ``cls=`` callback for the SDK: the raw JSON body instead of a model."""
+    return pipeline_response.http_response.json()
+
+
+def _assignment(m: Any) -> Assignment:
+    return Assignment(id=m.id, name=m.name, scope=m.scope, role_definition_id=m.role_definition_id,
+                      principal_id=m.principal_id or "", description=m.description)
+
+
+def _role_dict(m: Any) -> dict[str, Any]:
+    perms = [{"actions": list(p.actions or []), "notActions": list(p.not_actions or []),
+              "dataActions": list(p.data_actions or []),
+              "notDataActions": list(p.not_data_actions or [])} for p in (m.permissions or [])]
+    return {"id": m.id, "name": m.name, "roleName": m.role_name, "permissions": perms}
+
+
+class Arm:
+    """ARM access for aca-warden: lazily built SDK clients sharing a retry budget and pacer."""
+
+    def __init__(self, endpoint: str = "https://management.azure.com", scope: str | None = None,
+                 credential_factory: Callable[[], Any] | None = None, *,
+                 ca_bundle: str | None = None) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.ca_bundle = ca_bundle
+        self.scope = scope or f"{self.endpoint}/.default"
+        self._credential_factory = credential_factory
+        self._credential: Any = None
+        self._clients: dict[tuple[str, str], Any] = {}
+        self.pacer = WritePacer()
+        self._claims: dict[str, Any] | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Arm:
+        env = os.environ if env is None else env
+        endpoint = env.get("WARDEN_ARM_ENDPOINT") or "https://management.azure.com"
+        ca = env.get("SSL_CERT_FILE") or env.get("REQUESTS_CA_BUNDLE") or None
+        return cls(endpoint, env.get("WARDEN_ARM_SCOPE") or None, ca_bundle=ca)
+
+    # -- plumbing ------------------------------------------------------------
+    def credential(self) -> Any:
+        if self._credential is None:
+            if self._credential_factory is not None:
+                self._credential = self._credential_factory()
+            else:
+                from azure.identity.aio import DefaultAzureCredential
+
+                kw: dict[str, Any] = {}
+                if self.ca_bundle:  # aiohttp's default context predates the env variables
+                    kw["connection_verify"] = self.ca_bundle
+                self._credential = DefaultAzureCredential(
+                    exclude_visual_studio_code_credential=True,
+                    exclude_shared_token_cache_credential=True, **kw)
+        return self._credential
+
+    def _kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = dict(
+            base_url=self.endpoint, credential_scopes=[self.scope], polling_interval=1,
+            retry_total=3, retry_backoff_factor=0.5, retry_backoff_max=4, timeout=20,
+            connection_timeout=5, read_timeout=15, custom_hook_policy=self.pacer.policy())
+        if self.ca_bundle:
+            kw["connection_verify"] = self.ca_bundle
+        return kw
+
+    def _client(self, kind: str, subscription: str = "") -> Any:
+        key = (kind, subscription.lower())
+        client = self._clients.get(key)
+        if client is None:
+            sub = subscription or "00000000-0000-0000-0000-000000000000"
+            if kind == "apps":
+                from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient as C
+                client = C(self.credential(), sub, **self._kwargs())
+            elif kind == "msi":
+                from azure.mgmt.msi.aio import ManagedServiceIdentityClient as M
+                client = M(self.credential(), sub, **self._kwargs())
+            else:
+                from azure.mgmt.authorization.aio import AuthorizationManagementClient as A
+                client = A(self.credential(), sub, api_version=AUTHZ_API, **self._kwargs())
+            self._clients[key] = client
+        return client
+
+    async def close(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            await c.close()
+        if self._credential is not None:
+            cred, self._credential = self._credential, None
+            close = getattr(cred, "close", None)
+            if close is not None:
+                await close()
+
+    async def own_identity(self) -> tuple[str | None, str | None]:
+        """The service's own (object id, app id), read from its ARM token (not an ARM request)."""
+        if self._claims is None:
+            try:
+                token = await self.credential().get_token(self.scope)
+            except Exception as e:  # noqa: BLE001 - no token, no ARM either: retry later
+                raise Transient(f"cannot get a token for {self.scope}: {e}") from e
+            self._claims = token_claims(token.token)
+        c = self._claims
+        oid = c.get("oid") or c.get("http://schemas.microsoft.com/identity/claims/objectidentifier")
+        return (str(oid).lower() if oid else None,
+                str(c.get("appid") or c.get("azp") or "").lower() or None)
+
+    # -- container apps ------------------------------------------------------
+    async def get_app(self, app_id: str) -> dict[str, Any] | None:
+        """The app's JSON, or None when ARM answers 404."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        sub, rg, name = _split_app(app_id)
+        try:
+            return await self._client("apps", sub).container_apps.get(rg, name, cls=_raw)
+        except ResourceNotFoundError:
+            return None
+        except Exception as e:
+            raise to_arm_error(e, f"reading {app_id}", app_level=True) from e
+
+    async def patch_app(self, app_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PATCH (JSON merge patch) exactly ``body`` onto the app; the app's JSON after it."""
+        sub, rg, name = _split_app(app_id)
+        try:
+            poller = await self._client("apps", sub).container_apps.begin_update(
+                rg, name, json.dumps(body).encode(), content_type="application/json", cls=_raw)
+            result = await poller.result()
+        except Exception as e:
+            raise to_arm_error(e, f"patching {app_id}", app_level=True) from e
+        return result if isinstance(result, dict) else {}
+
+    async def list_apps(self, subscription: str) -> list[dict[str, Any]]:
+        """Every container app of a subscription (all pages), as JSON."""
+        try:
+            pager = self._client("apps", subscription).container_apps.list_by_subscription()
+            return [m.as_dict() async for m in pager]
+        except Exception as e:
+            raise to_arm_error(e, f"listing container apps of {subscription}") from e
+
+    async def list_subscriptions(self) -> list[str]:
+        """Every subscription the service's identity can read (all pages)."""
+        from azure.core.rest import HttpRequest
+
+        client = self._client("apps")
+        url: str | None = f"{self.endpoint}/subscriptions?api-version={SUBSCRIPTIONS_API}"
+        subs: list[str] = []
+        try:
+            while url:
+                resp = await client.send_request(HttpRequest("GET", url))
+                resp.raise_for_status()
+                body = resp.json()
+                subs += [s["subscriptionId"] for s in body.get("value", [])]
+                url = body.get("nextLink")
+        except Exception as e:
+            raise to_arm_error(e, "listing subscriptions") from e
+        return subs
+
+    # -- user-assigned identities ------------------------------------------------
+    async def get_identity(self, identity_id: str) -> dict[str, Any] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        p = identity_id.split("/")
+        try:
+            m = await self._client("msi", p[2]).user_assigned_identities.get(p[4], p[8])
+        except ResourceNotFoundError:
+            return None
+        except Exception as e:
+            raise to_arm_error(e, f"reading identity {identity_id}") from e
+        return {"id": m.id, "principalId": m.principal_id, "clientId": m.client_id}
+
+    async def create_identity(self, identity_id: str, location: str) -> dict[str, Any]:
+        p = identity_id.split("/")
+        client = self._client("msi", p[2])
+        try:
+            m = await client.user_assigned_identities.create_or_update(
+                p[4], p[8], json.dumps({"location": location}).encode())
+        except Exception as e:
+            raise to_arm_error(e, f"creating identity {identity_id}") from e
+        return {"id": m.id, "principalId": m.principal_id, "clientId": m.client_id}
+
+    # -- role definitions ----------------------------------------------------
+    async def find_role(self, subscription: str, role: str) -> dict[str, Any] | None:
+        """A role definition by name (case-insensitive), GUID or full id; None if unknown."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        ops = self._client("authz").role_definitions
+        scope = f"/subscriptions/{subscription}"
+        try:
+            if role.startswith("/"):
+                return _role_dict(await ops.get_by_id(role))
+            if _is_guid(role):
+                return _role_dict(await ops.get(scope, role))
+            quoted = role.replace("'", "''")
+            async for m in ops.list(scope, filter=f"roleName eq '{quoted}'"):
+                if (m.role_name or "").lower() == role.lower():
+                    return _role_dict(m)
+            return None
+        except ResourceNotFoundError:
+            return None
+        except Exception as e:
+            err = to_arm_error(e, f"looking up role {role!r}")
+            if isinstance(err, Permanent) and err.status == 400:
+                return None  # a malformed GUID or id names no role
+            raise err from e
+
+    # -- role assignments ----------------------------------------------------
+    async def list_assignments(self, scope: str, filter: str | None = None) -> list[Assignment]:
+        """Role assignments that apply at ``scope`` (all pages)."""
+        ops = self._client("authz").role_assignments
+        try:
+            return [_assignment(m) async for m in ops.list_for_scope(scope, filter=filter)]
+        except Exception as e:
+            raise to_arm_error(e, f"listing role assignments at {scope}") from e
+
+    async def scope_exists(self, scope: str) -> bool:
+        """Whether ``scope`` exists (a 404 on listing the assignments at it means no)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        ops = self._client("authz").role_assignments
+        try:
+            async for _ in ops.list_for_scope(scope, filter="atScope()"):
+                break
+        except ResourceNotFoundError:
+            return False
+        except Exception as e:
+            raise to_arm_error(e, f"checking scope {scope}") from e
+        return True
+
+    async def create_assignment(self, scope: str, name: str, role_definition_id: str,
+                                principal_id: str, description: str) -> bool:
+        """PUT a role assignment; True = created, False = ARM says it exists already."""
+        from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
+
+        params = RoleAssignmentCreateParameters(
+            role_definition_id=role_definition_id, principal_id=principal_id,
+            principal_type="ServicePrincipal", description=description)
+        try:
+            await self._client("authz").role_assignments.create(scope, name, params)
+        except Exception as e:
+            err = to_arm_error(e, f"granting at {scope}")
+            if err.status == 409 and (err.code or "").lower() == "roleassignmentexists":
+                return False
+            raise err from e
+        return True
+
+    async def get_assignment(self, scope: str, name: str) -> Assignment | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return _assignment(await self._client("authz").role_assignments.get(scope, name))
+        except ResourceNotFoundError:
+            return None
+        except Exception as e:
+            raise to_arm_error(e, f"reading role assignment {name}") from e
+
+    async def delete_assignment(self, assignment: Assignment) -> None:
+        """DELETE a role assignment; already gone (204/404) is success."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            await self._client("authz").role_assignments.delete(assignment.scope, assignment.name)
+        except ResourceNotFoundError:
+            return
+        except Exception as e:
+            raise to_arm_error(e, f"revoking {assignment.id}") from e
+
+
+def _is_guid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return len(value) == 36
