@@ -1,0 +1,411 @@
+"""Microsoft.App/containerApps, Microsoft.ManagedIdentity/userAssignedIdentities
+and plain stored resources of any other type.
+
+Container app writes are long-running (``Azure-AsyncOperation`` + ``Location``
++ ``Retry-After``) as the spec declares; the state changes at once, the write
+*completes* (provisioningState, event) when its operation finishes. Secret
+values are stored but never answered. Identity map keys are answered in ARM's
+mixed case (``.../resourcegroups/...``).
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from .context import Ctx, Reply
+from .ids import ResourceRef, mixed_case_id, norm, parse_resource_id
+from .state import ArmError, utc_now
+
+__all__ = ["handle_resource", "list_resources", "app_view", "IDENTITY_TYPES"]
+
+APP_TYPE = "microsoft.app/containerapps"
+UAMI_TYPE = "microsoft.managedidentity/userassignedidentities"
+IDENTITY_TYPES = ("None", "SystemAssigned", "UserAssigned", "SystemAssigned,UserAssigned")
+_READ_ONLY_PROPS = (
+    "provisioningState", "runningStatus", "latestRevisionName", "latestReadyRevisionName",
+    "latestRevisionFqdn", "outboundIpAddresses", "eventStreamEndpoint",
+    "customDomainVerificationId",
+)
+
+
+def not_found(ref: ResourceRef) -> ArmError:
+    return ArmError(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{ref.type}/{ref.name}' under resource group '{ref.resource_group}' "
+        "was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
+
+
+def system_data(ctx: Ctx, previous: dict[str, Any] | None) -> dict[str, Any]:
+    who = ctx.claims.get("upn") or ctx.claims.get("appid") or ctx.caller_oid
+    by_type = "User" if ctx.claims.get("idtyp") == "user" else "Application"
+    now = utc_now()
+    old = (previous or {}).get("systemData") or {}
+    return {
+        "createdBy": old.get("createdBy", who),
+        "createdByType": old.get("createdByType", by_type),
+        "createdAt": old.get("createdAt", now),
+        "lastModifiedBy": who,
+        "lastModifiedByType": by_type,
+        "lastModifiedAt": now,
+    }
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+# -- identity ------------------------------------------------------------------------
+def resolve_identity(
+    ctx: Ctx, requested: Any, previous: dict[str, Any] | None, app_name: str, *, patch: bool
+) -> dict[str, Any] | None:
+    """Validate an identity block and fill principalId/tenantId/clientId."""
+    store = ctx.store
+    prev = previous or {"type": "None"}
+    if requested is None:
+        requested = prev if patch else {"type": "None"}
+    if not isinstance(requested, dict):
+        raise ArmError(400, "InvalidIdentity", "The 'identity' property must be an object.")
+    itype = requested.get("type", prev.get("type") if patch else None)
+    if itype not in IDENTITY_TYPES:
+        raise ArmError(
+            400,
+            "InvalidIdentityType",
+            f"The identity type '{itype}' is not supported. Supported values: "
+            + ", ".join(f"'{t}'" for t in IDENTITY_TYPES) + ".",
+        )
+    wanted: dict[str, Any] = {}
+    if patch:
+        for key in prev.get("userAssignedIdentities") or {}:
+            wanted[norm(key)] = key
+    given = requested.get("userAssignedIdentities")
+    if given is not None and not isinstance(given, dict):
+        raise ArmError(
+            400, "InvalidIdentity", "'userAssignedIdentities' must be an object keyed by id."
+        )
+    for key, value in (given or {}).items():
+        if value is None and patch:
+            wanted.pop(norm(key), None)
+        elif isinstance(value, dict) or value is None:
+            wanted[norm(key)] = key
+        else:
+            raise ArmError(400, "InvalidIdentity", f"The value for '{key}' must be an object.")
+    user = "UserAssigned" in itype
+    if not user and patch:
+        wanted = {}
+    if user and not wanted:
+        raise ArmError(
+            400,
+            "InvalidIdentityValues",
+            "'userAssignedIdentities' must list at least one identity when the identity type "
+            "includes 'UserAssigned'.",
+        )
+    if not user and wanted:
+        raise ArmError(
+            400,
+            "InvalidIdentityValues",
+            f"'userAssignedIdentities' is only allowed with identity type 'UserAssigned' "
+            f"(got '{itype}').",
+        )
+    resolved: dict[str, dict[str, str]] = {}
+    for key, spelled in wanted.items():
+        uami = store.resources.get(key)
+        ref = parse_resource_id(spelled)
+        if uami is None or ref is None or ref.type.lower() != UAMI_TYPE:
+            raise ArmError(
+                400,
+                "FailedIdentityOperation",
+                "Identity operation for resource failed with error 'Failed to perform resource "
+                f"identity operation. Status: 'BadRequest'. Resource '{spelled}' was not found.'",
+            )
+        resolved[uami["id"]] = {
+            "principalId": uami["properties"]["principalId"],
+            "clientId": uami["properties"]["clientId"],
+        }
+    out: dict[str, Any] = {"type": itype}
+    had_system = "SystemAssigned" in str(prev.get("type"))
+    if "SystemAssigned" in itype:
+        if had_system and prev.get("principalId"):
+            out["principalId"] = prev["principalId"]
+        else:
+            oid = str(uuid.uuid4())
+            store.add_principal(
+                oid, "ServicePrincipal", name=app_name, app_id=str(uuid.uuid4()),
+                kind="system-assigned",
+            )
+            out["principalId"] = oid
+        out["tenantId"] = store.tenant_id
+    elif had_system:
+        store.delete_principal(prev.get("principalId"))
+    if user:
+        out["userAssignedIdentities"] = resolved
+    return out
+
+
+def app_view(stored: dict[str, Any]) -> dict[str, Any]:
+    """What GET answers: no secret values, identity keys in ARM's mixed case."""
+    body = copy.deepcopy(stored)
+    secrets = (body.get("properties") or {}).get("configuration", {}) or {}
+    for secret in secrets.get("secrets") or []:
+        if isinstance(secret, dict):
+            secret.pop("value", None)
+    ident = body.get("identity")
+    if isinstance(ident, dict) and ident.get("userAssignedIdentities"):
+        ident["userAssignedIdentities"] = {
+            mixed_case_id(k): v for k, v in ident["userAssignedIdentities"].items()
+        }
+    return body
+
+
+def check_secrets(props: dict[str, Any]) -> None:
+    config = props.get("configuration") or {}
+    bad = [
+        str(s.get("name") if isinstance(s, dict) else s)
+        for s in (config.get("secrets") or [])
+        if not isinstance(s, dict) or not s.get("name")
+        or not (s.get("value") or (s.get("keyVaultUrl") and s.get("identity")))
+    ]
+    if bad:
+        raise ArmError(
+            400,
+            "ContainerAppSecretInvalid",
+            "Invalid Request: Container app secret(s) with name(s) '"
+            + ", ".join(bad)
+            + "' are invalid: value or keyVaultUrl and identity should be provided.",
+        )
+
+
+def _app_write(ctx: Ctx, ref: ResourceRef, body: dict[str, Any], previous: dict | None) -> Reply:
+    store = ctx.store
+    if not isinstance(body.get("location"), str) or not body["location"]:
+        raise ArmError(400, "LocationRequired", "The location property is required for this "
+                       "definition.")
+    if previous and previous["location"].replace(" ", "").lower() != body["location"].replace(
+        " ", ""
+    ).lower():
+        raise ArmError(400, "LocationNotAvailableForResourceType",
+                       "The location of an existing container app cannot be changed.")
+    props = body.get("properties") or {}
+    if not isinstance(props, dict):
+        raise ArmError(400, "InvalidRequestContent", "'properties' must be an object.")
+    check_secrets(props)
+    patching = ctx.method == "PATCH"
+    identity = resolve_identity(
+        ctx, body.get("identity"), (previous or {}).get("identity"), ref.name, patch=patching
+    )
+    props = {k: v for k, v in props.items() if k not in _READ_ONLY_PROPS}
+    env = props.get("environmentId") or props.get("managedEnvironmentId")
+    if env:
+        props["environmentId"] = props["managedEnvironmentId"] = env
+    old_props = (previous or {}).get("properties") or {}
+    revision = f"{ref.name.lower()}--{uuid.uuid4().hex[:7]}"
+    props.update(
+        provisioningState="InProgress",
+        runningStatus="Running",
+        latestRevisionName=revision,
+        latestReadyRevisionName=revision,
+        latestRevisionFqdn=f"{revision}.emulated.{ref.subscription[:8]}.azurecontainerapps.io",
+        outboundIpAddresses=["20.1.2.3"],
+        eventStreamEndpoint=f"https://emulated/{ref.name}/eventstream",
+        customDomainVerificationId=old_props.get("customDomainVerificationId")
+        or uuid.uuid4().hex.upper(),
+    )
+    tags = body.get("tags") or {}
+    if not isinstance(tags, dict):
+        raise ArmError(400, "InvalidRequestContent", "'tags' must be an object.")
+    stored: dict[str, Any] = {
+        "id": previous["id"] if previous else ref.id,
+        "name": previous["name"] if previous else ref.name,
+        "type": "Microsoft.App/containerApps",
+        "location": body["location"],
+        "tags": tags,
+        "identity": identity,
+        "properties": props,
+        "systemData": system_data(ctx, previous),
+    }
+    for extra in ("kind", "managedBy", "extendedLocation"):
+        if extra in body:
+            stored[extra] = body[extra]
+    key = norm(ref.id)
+    store.resources[key] = stored
+    ctx.event("Microsoft.App/containerApps/write", ctx.path)
+
+    def complete() -> None:
+        if store.resources.get(key) is stored:
+            stored["properties"]["provisioningState"] = "Succeeded"
+
+    headers = ctx.emu.start_operation(ctx, ref, complete, final=lambda: store.resources.get(key))
+    if patching:
+        return Reply(202, None, headers)
+    return Reply(200 if previous else 201, app_view(stored), headers)
+
+
+def _app(ctx: Ctx, ref: ResourceRef, action: str | None) -> Reply:
+    store = ctx.store
+    key = norm(ref.id)
+    current = store.resources.get(key)
+    if action is not None:
+        if ctx.method != "POST" or current is None:
+            raise not_found(ref)
+        if action.lower() == "listsecrets":
+            secrets = current["properties"].get("configuration", {}).get("secrets") or []
+            return Reply(200, {"value": copy.deepcopy(secrets)})
+        raise ArmError(400, "InvalidAction", f"The action '{action}' is not supported.")
+    if ctx.method == "GET":
+        if current is None:
+            raise not_found(ref)
+        return Reply(200, app_view(current))
+    if ctx.method == "PUT":
+        store.require_group(ref.subscription, ref.resource_group)
+        return _app_write(ctx, ref, ctx.json_object(), current)
+    if ctx.method == "PATCH":
+        if current is None:
+            raise not_found(ref)
+        patch = ctx.json_object()
+        merged = merge_patch(current, {k: v for k, v in patch.items() if k != "identity"})
+        merged["identity"] = patch.get("identity")
+        if "location" not in patch:
+            merged["location"] = current["location"]
+        return _app_write(ctx, ref, merged, current)
+    if ctx.method == "DELETE":
+        if current is None:
+            return Reply(204)
+        current["properties"]["provisioningState"] = "Deleting"
+        ctx.event("Microsoft.App/containerApps/delete", ctx.path, kind="delete")
+
+        def complete() -> None:
+            if store.resources.get(key) is current:
+                del store.resources[key]
+                store.delete_principal((current.get("identity") or {}).get("principalId"))
+
+        return Reply(202, None, ctx.emu.start_operation(ctx, ref, complete, final=None))
+    raise ArmError(405, "MethodNotAllowed", f"The method '{ctx.method}' is not allowed.")
+
+
+def _identity(ctx: Ctx, ref: ResourceRef) -> Reply:
+    store = ctx.store
+    key = norm(ref.id)
+    current = store.resources.get(key)
+    if ctx.method == "GET":
+        if current is None:
+            raise not_found(ref)
+        return Reply(200, current)
+    if ctx.method in ("PUT", "PATCH"):
+        store.require_group(ref.subscription, ref.resource_group)
+        body = ctx.json_object()
+        if ctx.method == "PATCH":
+            if current is None:
+                raise not_found(ref)
+            body = {"location": current["location"], **body}
+        location = body.get("location")
+        if not isinstance(location, str) or not location:
+            raise ArmError(400, "LocationRequired",
+                           "The location property is required for this definition.")
+        if current is None:
+            oid, client = str(uuid.uuid4()), str(uuid.uuid4())
+            store.add_principal(oid, "ServicePrincipal", name=ref.name, app_id=client,
+                                kind="user-assigned")
+        else:
+            oid = current["properties"]["principalId"]
+            client = current["properties"]["clientId"]
+        stored = {
+            "id": current["id"] if current else mixed_case_id(ref.id),
+            "location": location,
+            "name": ref.name,
+            "properties": {
+                "clientId": client, "principalId": oid, "tenantId": store.tenant_id,
+                "isolationScope": "None",
+            },
+            "tags": body.get("tags", current.get("tags", {}) if current else {}) or {},
+            "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+            "systemData": system_data(ctx, current),
+        }
+        store.resources[key] = stored
+        ctx.event("Microsoft.ManagedIdentity/userAssignedIdentities/write", ctx.path)
+        return Reply(200 if current else 201, stored)
+    if ctx.method == "DELETE":
+        if current is None:
+            return Reply(204)
+        del store.resources[key]
+        store.delete_principal(current["properties"]["principalId"])
+        ctx.event("Microsoft.ManagedIdentity/userAssignedIdentities/delete", ctx.path, "delete")
+        return Reply(200)
+    raise ArmError(405, "MethodNotAllowed", f"The method '{ctx.method}' is not allowed.")
+
+
+def _generic(ctx: Ctx, ref: ResourceRef) -> Reply:
+    store = ctx.store
+    key = norm(ref.id)
+    current = store.resources.get(key)
+    if ctx.method == "GET":
+        if current is None:
+            raise not_found(ref)
+        return Reply(200, current)
+    if ctx.method in ("PUT", "PATCH"):
+        store.require_group(ref.subscription, ref.resource_group)
+        body = ctx.json_object()
+        if ctx.method == "PATCH":
+            if current is None:
+                raise not_found(ref)
+            body = merge_patch(current, body)
+        stored = {
+            k: copy.deepcopy(v) for k, v in body.items()
+            if k in ("location", "tags", "properties", "kind", "sku", "identity", "zones")
+        }
+        stored.update(
+            id=current["id"] if current else ref.id, name=ref.name, type=ref.type,
+            systemData=system_data(ctx, current),
+        )
+        stored.setdefault("tags", {})
+        stored.setdefault("properties", {})
+        store.resources[key] = stored
+        ctx.event(f"{ref.type}/write", ctx.path)
+        return Reply(200 if current else 201, stored)
+    if ctx.method == "DELETE":
+        if current is None:
+            return Reply(204)
+        del store.resources[key]
+        ctx.event(f"{ref.type}/delete", ctx.path, "delete")
+        return Reply(200)
+    raise ArmError(405, "MethodNotAllowed", f"The method '{ctx.method}' is not allowed.")
+
+
+def handle_resource(ctx: Ctx, ref: ResourceRef, action: str | None = None) -> Reply:
+    kind = ref.type.lower()
+    if kind == APP_TYPE:
+        return _app(ctx, ref, action)
+    if action is not None:
+        raise ArmError(400, "InvalidAction", f"The action '{action}' is not supported.")
+    if kind == UAMI_TYPE:
+        return _identity(ctx, ref)
+    return _generic(ctx, ref)
+
+
+def list_resources(ctx: Ctx, sub: str, rg: str | None, rtype: str | None) -> Reply:
+    """List by subscription or group, optionally of one type, in creation order."""
+    store = ctx.store
+    if rg is None:
+        store.require_subscription(sub)
+    else:
+        store.require_group(sub, rg)
+    prefix = norm(f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg else "")) + "/"
+    items = []
+    for key, body in store.resources.items():
+        if not key.startswith(prefix):
+            continue
+        if rtype is not None and str(body.get("type", "")).lower() != rtype.lower():
+            continue
+        items.append(app_view(body) if body.get("type", "").lower() == APP_TYPE else body)
+    return ctx.page(items)

@@ -1,0 +1,92 @@
+"""``emulator [--port P] [--env-file F] [--deliver-to URL] [--latency-ms N] ...``
+
+Runs the emulator until SIGINT/SIGTERM. Once it listens it prints the endpoint
+and writes the env file (atomically, so a watcher never reads half of it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+
+from .core import Emulator
+
+__all__ = ["main", "build_parser"]
+
+
+def _bucket(text: str) -> tuple[float, float]:
+    try:
+        cap, refill = text.split("/", 1)
+        return float(cap), float(refill)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected CAPACITY/REFILL_PER_S, e.g. 200/10") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="emulator", description="Local Azure Resource Manager "
+                                "emulator for aca-warden (HTTPS on 127.0.0.1).")
+    p.add_argument("--port", type=int, default=0, help="port to listen on (default: any free)")
+    p.add_argument("--env-file", help="write the client environment (KEY=VALUE) here once ready")
+    p.add_argument("--deliver-to", metavar="URL",
+                   help="deliver events to this webhook like an Event Grid subscription")
+    p.add_argument("--latency-ms", type=float, default=0, help="latency added to ARM requests")
+    p.add_argument("--page-size", type=int, default=100, help="items per list page")
+    p.add_argument("--principal-delay", type=float, default=10.0, metavar="S",
+                   help="seconds a new principal stays unknown to role assignments")
+    p.add_argument("--retry-after", type=int, default=0, metavar="S",
+                   help="Retry-After of long-running operations")
+    p.add_argument("--write-bucket", type=_bucket, metavar="CAP/REFILL",
+                   help="ARM write token bucket: capacity and refill per second")
+    p.add_argument("--subscription", help="id of the default subscription")
+    return p
+
+
+def write_env_file(path: str, env: dict[str, str]) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.writelines(f"{k}={v}\n" for k, v in env.items())
+    os.replace(tmp, path)
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    emu = Emulator(page_size=args.page_size, principal_delay_s=args.principal_delay,
+                   latency_ms=args.latency_ms, retry_after_s=args.retry_after, port=args.port,
+                   subscription_id=args.subscription, write_bucket=args.write_bucket)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await emu.start()
+    try:
+        if args.deliver_to:
+            emu.deliver_to(args.deliver_to)
+        print(f"emulator listening on {emu.endpoint}", flush=True)
+        if args.env_file:
+            write_env_file(args.env_file, emu.env)
+            print(f"environment written to {args.env_file}", flush=True)
+        else:
+            for key, value in emu.env.items():
+                print(f"{key}={value}", flush=True)
+        await stop.wait()
+    finally:
+        await emu.stop()
+    print("emulator stopped", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return asyncio.run(_serve(args))
+    except OSError as exc:
+        print(f"emulator: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        # The CA file it names is gone with the emulator: so is the env file.
+        if args.env_file:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(args.env_file)

@@ -1,0 +1,433 @@
+"""The Emulator: an aiohttp HTTPS server speaking the slice of ARM aca-warden uses.
+
+One request goes: log -> latency -> bearer token -> api-version -> body size and
+JSON -> injected fault -> write bucket -> route handler -> events. Handlers are
+synchronous over in-memory state, so every request's change is atomic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import shutil
+import ssl
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trustme
+from aiohttp import web
+
+from .apps import app_view
+from .auth import PersonCredential, TokenError, TokenIssuer
+from .context import Ctx, PendingEvent, Reply
+from .events import Delivery, build_event
+from .faults import FaultBook, TokenBucket
+from .ids import ResourceRef, norm
+from .router import dispatch, is_poll_path
+from .seed import SeedMixin
+from .state import ArmError, Store, utc_now
+
+__all__ = ["Emulator", "RequestRecord"]
+
+log = logging.getLogger(__name__)
+MAX_BODY = 4 * 1024 * 1024
+WRITE_METHODS = {"PUT", "PATCH", "DELETE", "POST"}
+_PERSON_NS = uuid.UUID("0b0e6a51-7d0c-4c0e-9b59-3f9d6c1a2e77")
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    method: str
+    path: str
+    query: str
+    kind: str  # token | read | write | poll
+    status: int  # 0 = connection dropped on purpose
+    principal_oid: str | None
+    ts: float
+
+
+@dataclass
+class Operation:
+    id: str
+    ctx: Ctx
+    events: list[PendingEvent]
+    complete: Callable[[], None]
+    final: Callable[[], dict[str, Any] | None] | None
+    started: float = field(default_factory=time.time)
+    status: str = "InProgress"
+    ended: float | None = None
+
+
+class _Reset(Exception):
+    """Drop the connection without an answer (an injected ``reset`` fault)."""
+
+
+class Emulator(SeedMixin):
+    """Local Azure Resource Manager; ``async with Emulator() as emu: ...``."""
+
+    def __init__(
+        self,
+        page_size: int = 100,
+        principal_delay_s: float = 10.0,
+        latency_ms: float = 0,
+        retry_after_s: int = 0,
+        *,
+        port: int = 0,
+        lro_duration_s: float = 0.0,
+        subscription_id: str | None = None,
+        tenant_id: str | None = None,
+        write_bucket: tuple[float, float] | None = None,
+    ) -> None:
+        self.page_size = page_size
+        self.principal_delay_s = principal_delay_s
+        self.latency_ms = latency_ms
+        self.retry_after_s = retry_after_s
+        self.lro_duration_s = lro_duration_s
+        self.port = port
+        self.tenant_id = tenant_id or str(uuid.uuid4())
+        self.subscription_id = (subscription_id or str(uuid.uuid4())).lower()
+        self.identity_header = secrets.token_hex(16)
+        self.issuer = TokenIssuer(secrets.token_bytes(32), self.tenant_id)
+        self.store = Store(self.tenant_id)
+        self.store.add_subscription(self.subscription_id, "Emulated subscription")
+        self.service_oid = str(uuid.uuid4())
+        self.service_appid = str(uuid.uuid4())
+        self.store.add_principal(self.service_oid, "ServicePrincipal", name="aca-warden",
+                                 app_id=self.service_appid, kind="service", age_s=86400)
+        self.request_log: list[RequestRecord] = []
+        self.events: list[dict[str, Any]] = []
+        self.operations: dict[str, Operation] = {}
+        self.faults = FaultBook()
+        self._bucket_conf = write_bucket
+        self._buckets: dict[str, TokenBucket] = {}
+        self._deliveries: list[Delivery] = []
+        self._runner: web.AppRunner | None = None
+        self._tmp: str | None = None
+        self.ca_path = ""
+        self.endpoint = ""
+
+    # -- lifecycle ------------------------------------------------------------------
+    async def start(self) -> Emulator:
+        self._tmp = tempfile.mkdtemp(prefix="aca-emulator-")
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        self.ca_path = os.path.join(self._tmp, "emulator-ca.pem")
+        ca.cert_pem.write_to_path(self.ca_path)
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(server_ctx)
+        app = web.Application(client_max_size=MAX_BODY + 1)
+        app.router.add_route("GET", "/msi/token", self._token)
+        app.router.add_route("*", "/{tail:.*}", self._arm)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=server_ctx)
+        await site.start()
+        server: Any = site._server
+        self.port = server.sockets[0].getsockname()[1]
+        self.endpoint = f"https://127.0.0.1:{self.port}"
+        return self
+
+    async def stop(self) -> None:
+        for d in self._deliveries:
+            await d.close()
+        self._deliveries.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    async def __aenter__(self) -> Emulator:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The client environment of the contract."""
+        return {
+            "WARDEN_ARM_ENDPOINT": self.endpoint,
+            "IDENTITY_ENDPOINT": f"{self.endpoint}/msi/token",
+            "IDENTITY_HEADER": self.identity_header,
+            "SSL_CERT_FILE": self.ca_path,
+            "REQUESTS_CA_BUNDLE": self.ca_path,
+            "AZURE_SUBSCRIPTION_ID": self.subscription_id,
+        }
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_path)
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments that point an azure-mgmt client at the emulator."""
+        return {
+            "base_url": self.endpoint,
+            "credential_scopes": [self.endpoint + "/.default"],
+            "connection_verify": self.ca_path,
+        }
+
+    # -- principals and tokens ----------------------------------------------------
+    def person_oid(self, name: str) -> str:
+        oid = str(uuid.uuid5(_PERSON_NS, f"{self.tenant_id}/{name.lower()}"))
+        if self.store.principal(oid) is None:
+            self.store.add_principal(oid, "User", name=name, kind="person", age_s=86400)
+        return oid
+
+    def person_credential(self, name: str = "alice") -> PersonCredential:
+        return PersonCredential(self.issuer, self.person_oid(name), name)
+
+    def person_token(self, name: str = "alice") -> str:
+        return self.issuer.mint(oid=self.person_oid(name), audience=self.endpoint, name=name,
+                                user=True)[0]
+
+    def service_token(self) -> str:
+        return self.issuer.mint(oid=self.service_oid, audience=self.endpoint,
+                                appid=self.service_appid, name="aca-warden")[0]
+
+    # -- knobs ----------------------------------------------------------------------
+    def inject_fault(self, method: str, path_regex: str, status: int = 500,
+                     code: str = "InternalServerError", count: int = 1,
+                     apply_first: bool = False, reset: bool = False) -> None:
+        self.faults.add(method, path_regex, status, code, count, apply_first, reset)
+
+    def set_write_bucket(self, capacity: float | None, refill_per_s: float = 1.0) -> None:
+        self._bucket_conf = None if capacity is None else (capacity, refill_per_s)
+        self._buckets.clear()
+
+    def count(self, kind: str | None = None, method: str | None = None,
+              path_contains: str | None = None, principal: str | None = None) -> int:
+        """Requests in the log. kind: arm (default, no tokens), read (incl. polls), write,
+        poll, token."""
+        n = 0
+        for r in self.request_log:
+            if kind in (None, "arm") and r.kind == "token":
+                continue
+            if kind == "read" and r.kind not in ("read", "poll"):
+                continue
+            if kind in ("write", "poll", "token") and r.kind != kind:
+                continue
+            if method and r.method != method.upper():
+                continue
+            if path_contains and path_contains.lower() not in r.path.lower():
+                continue
+            if principal and (r.principal_oid or "").lower() != principal.lower():
+                continue
+            n += 1
+        return n
+
+    def clear_log(self) -> None:
+        self.request_log.clear()
+
+    # -- events -----------------------------------------------------------------------
+    def deliver_to(self, url: str, *, batch_size: int = 10, max_attempts: int = 5,
+                   backoff_s: float = 0.05, timeout_s: float = 10.0) -> Delivery:
+        """Deliver every later event to ``url`` like an Event Grid subscription."""
+        d = Delivery(url, batch_size, max_attempts, backoff_s, timeout_s)
+        d.start(self.client_ssl_context() if url.startswith("https") else None)
+        self._deliveries.append(d)
+        return d
+
+    async def drain_deliveries(self) -> None:
+        for d in list(self._deliveries):
+            await d.drain()
+
+    def _emit(self, ctx: Ctx, pending: list[PendingEvent]) -> None:
+        for p in pending:
+            event = build_event(self, ctx, p)
+            self.events.append(event)
+            for d in self._deliveries:
+                d.put(event)
+
+    # -- long-running operations --------------------------------------------------
+    def start_operation(self, ctx: Ctx, ref: ResourceRef, complete: Callable[[], None],
+                        final: Callable[[], dict[str, Any] | None] | None) -> dict[str, str]:
+        op = Operation(str(uuid.uuid4()), ctx, list(ctx.events), complete, final)
+        ctx.events.clear()
+        self.operations[op.id] = op
+        asyncio.get_running_loop().call_later(self.lro_duration_s, self._finish, op)
+        body = self.store.resources.get(norm(ref.id)) or {}
+        loc = str(body.get("location", "eastus")).replace(" ", "").lower()
+        base = f"{self.endpoint}/subscriptions/{ref.subscription}/providers/Microsoft.App/" \
+               f"locations/{loc}"
+        query = f"?api-version={ctx.api_version}"
+        return {
+            "Azure-AsyncOperation": f"{base}/containerappOperationStatuses/{op.id}{query}",
+            "Location": f"{base}/containerappOperationResults/{op.id}{query}",
+            "Retry-After": str(self.retry_after_s),
+        }
+
+    def _finish(self, op: Operation) -> None:
+        if op.status != "InProgress":
+            return
+        op.complete()
+        op.status, op.ended = "Succeeded", time.time()
+        self._emit(op.ctx, op.events)
+
+    def poll(self, ctx: Ctx, status_form: bool, op_id: str) -> Reply:
+        op = self.operations.get(op_id.lower()) or self.operations.get(op_id)
+        if op is None:
+            raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' was not found.")
+        if op.status == "InProgress" and time.time() >= op.started + self.lro_duration_s:
+            self._finish(op)
+        retry = {"Retry-After": str(self.retry_after_s)}
+        if status_form:
+            body = {"id": ctx.path, "name": op.id, "status": op.status,
+                    "startTime": utc_now(op.started)}
+            if op.ended:
+                body["endTime"] = utc_now(op.ended)
+            return Reply(200, body, retry if op.status == "InProgress" else {})
+        if op.status == "InProgress":
+            return Reply(202, None, {**retry, "Location": ctx.url})
+        result = op.final() if op.final else None
+        return Reply(200, app_view(result)) if result else Reply(204)
+
+    # -- HTTP -------------------------------------------------------------------------
+    def _log(self, request: web.Request, kind: str, status: int, oid: str | None) -> None:
+        self.request_log.append(RequestRecord(request.method, request.path,
+                                              request.query_string, kind, status, oid,
+                                              time.time()))
+
+    async def _token(self, request: web.Request) -> web.Response:
+        status, oid = 200, None
+        try:
+            if request.headers.get("X-IDENTITY-HEADER") != self.identity_header:
+                status = 401
+                return web.json_response({"error": {"code": "Unauthorized", "message":
+                                          "X-IDENTITY-HEADER is missing or wrong."}}, status=401)
+            resource = request.query.get("resource")
+            if not resource or request.query.get("api-version") != "2019-08-01":
+                status = 400
+                return web.json_response({"error": {"code": "BadRequest", "message":
+                                          "resource and api-version=2019-08-01 are required."}},
+                                         status=400)
+            oid, appid = self.service_oid, self.service_appid
+            wanted = request.query.get("client_id") or request.query.get("principal_id")
+            if wanted or request.query.get("mi_res_id"):
+                found = self._find_uami(wanted, request.query.get("mi_res_id"))
+                if found is None:
+                    status = 400
+                    return web.json_response({"error": {"code": "BadRequest", "message":
+                                              "No such managed identity."}}, status=400)
+                oid, appid = found
+            token, exp = self.issuer.mint(oid=oid, audience=resource, appid=appid)
+            return web.json_response({"access_token": token, "expires_on": str(exp),
+                                      "resource": resource, "token_type": "Bearer",
+                                      "client_id": appid})
+        finally:
+            self._log(request, "token", status, oid)
+
+    def _find_uami(self, wanted: str | None, res_id: str | None) -> tuple[str, str] | None:
+        for key, body in self.store.resources.items():
+            props = body.get("properties") or {}
+            if "clientId" not in props:
+                continue
+            if (res_id and key == norm(res_id)) or (
+                wanted and wanted.lower() in (props["clientId"], props["principalId"])
+            ):
+                return props["principalId"], props["clientId"]
+        return None
+
+    async def _arm(self, request: web.Request) -> web.StreamResponse:
+        low = [s.lower() for s in request.path.split("/") if s]
+        kind = "poll" if is_poll_path(low) else (
+            "write" if request.method in WRITE_METHODS else "read")
+        status, oid = 500, None
+        correlation = request.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
+        headers = {"x-ms-correlation-request-id": correlation,
+                   "x-ms-request-id": str(uuid.uuid4())}
+        try:
+            if self.latency_ms:
+                await asyncio.sleep(self.latency_ms / 1000)
+            try:
+                claims = self._authenticate(request)
+                oid = claims.get("oid")
+                reply = await self._process(request, kind, claims, correlation, headers)
+            except ArmError as exc:
+                reply = Reply(exc.status, exc.body(), exc.headers)
+            except _Reset:
+                status = 0
+                if request.transport is not None:
+                    request.transport.abort()
+                raise asyncio.CancelledError() from None
+            except Exception:  # a bug in the emulator: answer like ARM, never crash
+                log.exception("emulator error on %s %s", request.method, request.path)
+                reply = Reply(500, {"error": {"code": "InternalServerError",
+                                              "message": "Emulator internal error."}})
+            status = reply.status
+            headers.update(reply.headers)
+            if reply.body is None:
+                return web.Response(status=reply.status, headers=headers)
+            return web.json_response(reply.body, status=reply.status, headers=headers)
+        finally:
+            self._log(request, kind, status, oid)
+
+    def _authenticate(self, request: web.Request) -> dict[str, Any]:
+        auth = request.headers.get("Authorization", "")
+        challenge = {"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline'
+                     f'.com/{self.tenant_id}", error="invalid_token"'}
+        if not auth.lower().startswith("bearer "):
+            raise ArmError(401, "AuthenticationFailed",
+                           "Authentication failed. The 'Authorization' header is missing.",
+                           challenge)
+        try:
+            return self.issuer.verify(auth[7:].strip())
+        except TokenError as exc:
+            raise ArmError(401, "InvalidAuthenticationToken", str(exc), challenge) from None
+
+    async def _process(self, request: web.Request, kind: str, claims: dict[str, Any],
+                       correlation: str, headers: dict[str, str]) -> Reply:
+        if not request.query.get("api-version"):
+            raise ArmError(400, "MissingApiVersionParameter",
+                           "The api-version query parameter (?api-version=) is required for "
+                           "all requests.")
+        if (request.content_length or 0) > MAX_BODY:
+            raise ArmError(413, "RequestEntityTooLarge", "The request content is too large.")
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise ArmError(413, "RequestEntityTooLarge",
+                           "The request content is too large.") from None
+        fault = self.faults.take(request.method, request.path)
+        if fault is not None and not fault.apply_first:
+            self._raise_fault(fault)
+        if kind == "write":
+            self._take_write_token(request, headers)
+        ctx = Ctx(self, request.method, request.path, dict(request.query), raw, claims,
+                  correlation, request.headers.get("x-ms-client-request-id", ""),
+                  f"{self.endpoint}{request.path_qs}", is_poll=kind == "poll")
+        reply = dispatch(ctx)
+        if reply.status < 400:
+            self._emit(ctx, ctx.events)
+        if fault is not None:
+            self._raise_fault(fault)
+        return reply
+
+    def _raise_fault(self, fault: Any) -> None:
+        if fault.reset:
+            raise _Reset()
+        raise ArmError(fault.status, fault.code, f"Injected fault: {fault.code}.",
+                       {"Retry-After": "0"} if fault.status in (429, 503) else None)
+
+    def _take_write_token(self, request: web.Request, headers: dict[str, str]) -> None:
+        if self._bucket_conf is None:
+            headers["x-ms-ratelimit-remaining-subscription-writes"] = "1199"
+            return
+        segs = [s for s in request.path.split("/") if s]
+        sub = segs[1].lower() if len(segs) > 1 and segs[0].lower() == "subscriptions" else ""
+        bucket = self._buckets.get(sub)
+        if bucket is None:
+            bucket = self._buckets[sub] = TokenBucket(*self._bucket_conf)
+        ok, remaining, retry = bucket.take()
+        headers["x-ms-ratelimit-remaining-subscription-writes"] = str(remaining)
+        if not ok:
+            raise ArmError(429, "SubscriptionRequestsThrottled",
+                           "Number of 'write' requests for subscription exceeded the limit. "
+                           f"Please try again after '{retry}' seconds.",
+                           {"Retry-After": str(retry)})

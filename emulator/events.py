@@ -1,0 +1,183 @@
+"""Event Grid events of the subscription system topic, and their webhook delivery.
+
+Delivery behaves like an Event Grid subscription: a SubscriptionValidation
+handshake first, then ``aeg-event-type: Notification`` POSTs of JSON-array
+batches; 408, 429, 5xx and timeouts are retried with exponential backoff a
+bounded number of times, any other 4xx is dropped (dead-lettered) at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from .auth import event_claims
+from .context import Ctx, PendingEvent
+from .ids import segments
+from .state import utc_now
+
+if TYPE_CHECKING:
+    from .core import Emulator
+
+__all__ = ["build_event", "Delivery"]
+
+log = logging.getLogger(__name__)
+RETRY_STATUSES = {408, 429} | set(range(500, 600))
+
+
+def build_event(emu: Emulator, ctx: Ctx, pending: PendingEvent) -> dict[str, Any]:
+    """The Event Grid schema event for one completed write."""
+    uri = pending.resource_uri
+    segs = segments(uri)
+    sub = segs[1].lower() if len(segs) > 1 else emu.subscription_id
+    provider = pending.operation_name.split("/", 1)[0]
+    data: dict[str, Any] = {
+        "authorization": {
+            "scope": uri,
+            "action": pending.operation_name,
+            "evidence": {"role": "Emulated", "principalId": ctx.caller_oid.replace("-", "")},
+        },
+        "claims": event_claims(ctx.claims),
+        "correlationId": ctx.correlation_id,
+        "httpRequest": {
+            "clientRequestId": ctx.client_request_id,
+            "clientIpAddress": "127.0.0.1",
+            "method": ctx.method,
+            "url": ctx.url,
+        },
+        "resourceProvider": provider,
+        "resourceUri": uri,
+        "operationName": pending.operation_name,
+        "status": "Succeeded",
+        "subscriptionId": sub,
+        "tenantId": emu.tenant_id,
+    }
+    return {
+        "subject": uri,
+        "eventType": pending.event_type,
+        "eventTime": utc_now(),
+        "id": str(uuid.uuid4()),
+        "data": data,
+        "dataVersion": "2",
+        "metadataVersion": "1",
+        "topic": f"/subscriptions/{sub}",
+    }
+
+
+@dataclass
+class Delivery:
+    """One webhook subscription: a queue, a worker task and what became of each event."""
+
+    url: str
+    batch_size: int = 10
+    max_attempts: int = 5
+    backoff_s: float = 0.05
+    timeout_s: float = 10.0
+    validated: bool = False
+    delivered: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    attempts: int = 0
+    _queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    _task: asyncio.Task[None] | None = None
+    _session: aiohttp.ClientSession | None = None
+
+    def start(self, ssl: Any) -> None:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            connector=aiohttp.TCPConnector(ssl=ssl),
+        )
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def put(self, event: dict[str, Any]) -> None:
+        self._queue.put_nowait(event)
+
+    async def drain(self) -> None:
+        await self._queue.join()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._session is not None:
+            await self._session.close()
+
+    async def _post(self, body: Any, event_type: str, count: int) -> tuple[int | None, Any]:
+        """(status or None for a timeout/network error, parsed body)."""
+        assert self._session is not None
+        self.attempts += 1
+        headers = {
+            "aeg-event-type": event_type,
+            "aeg-subscription-name": "ACA-WARDEN-EMULATOR",
+            "aeg-delivery-count": str(count),
+            "aeg-data-version": "2",
+            "aeg-metadata-version": "1",
+            "Content-Type": "application/json",
+        }
+        try:
+            async with self._session.post(self.url, data=json.dumps(body), headers=headers) as r:
+                text = await r.text()
+                try:
+                    return r.status, json.loads(text) if text else None
+                except ValueError:
+                    return r.status, None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            log.debug("delivery to %s failed: %s", self.url, exc)
+            return None, None
+
+    async def _send(self, body: Any, event_type: str) -> tuple[bool, str]:
+        reason = ""
+        for attempt in range(self.max_attempts):
+            status, answer = await self._post(body, event_type, attempt)
+            if status is not None and 200 <= status < 300:
+                return True, answer
+            reason = f"HTTP {status}" if status is not None else "timeout or network error"
+            if status is not None and status not in RETRY_STATUSES:
+                return False, reason
+            await asyncio.sleep(self.backoff_s * (2**attempt))
+        return False, reason + f" after {self.max_attempts} attempts"
+
+    async def _validate(self) -> None:
+        code = str(uuid.uuid4())
+        event = {
+            "id": str(uuid.uuid4()),
+            "topic": "/subscriptions/emulated/providers/Microsoft.EventGrid/systemTopics/emulator",
+            "subject": "",
+            "data": {"validationCode": code, "validationUrl": None},
+            "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+            "eventTime": utc_now(),
+            "metadataVersion": "1",
+            "dataVersion": "2",
+        }
+        ok, answer = await self._send([event], "SubscriptionValidation")
+        self.validated = bool(ok and isinstance(answer, dict)
+                              and answer.get("validationResponse") == code)
+        if not self.validated:
+            log.warning("webhook %s failed the validation handshake", self.url)
+
+    async def _run(self) -> None:
+        await self._validate()
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                if not self.validated:
+                    ok, reason = False, "subscription validation failed"
+                else:
+                    ok, reason = await self._send(batch, "Notification")
+                if ok:
+                    self.delivered.extend(batch)
+                else:
+                    self.dead_letters.extend((e, reason) for e in batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()

@@ -1,0 +1,182 @@
+"""Seeding (state without events or log entries) and inspection of the emulator."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from .apps import IDENTITY_TYPES, app_view
+from .ids import mixed_case_id, norm, parse_resource_id
+from .state import Principal, Store, utc_now
+
+__all__ = ["SeedMixin"]
+
+_OLD = 86400.0  # seeded principals are a day old: past any replication delay
+
+
+class SeedMixin:
+    if TYPE_CHECKING:
+        store: Store
+        subscription_id: str
+        tenant_id: str
+
+    def _ref(self, resource_id: str, rtype: str) -> Any:
+        ref = parse_resource_id(resource_id)
+        if ref is None or ref.type.lower() != rtype.lower():
+            raise ValueError(f"not a {rtype} id: {resource_id}")
+        self.seed_resource_group(ref.resource_group, subscription=ref.subscription)
+        return ref
+
+    def seed_subscription(self, subscription: str, display_name: str | None = None) -> str:
+        self.store.add_subscription(subscription, display_name)
+        return f"/subscriptions/{subscription.lower()}"
+
+    def seed_resource_group(self, name: str, location: str = "eastus",
+                            subscription: str | None = None) -> str:
+        sub = (subscription or self.subscription_id).lower()
+        self.store.add_subscription(sub)
+        key = norm(f"/subscriptions/{sub}/resourceGroups/{name}")
+        if key not in self.store.groups:
+            self.store.put_group(sub, name, location, {})
+        return str(self.store.groups[key]["id"])
+
+    def seed_resource(self, resource_id: str, body: dict[str, Any] | None = None) -> dict:
+        """A plain stored resource (storage account, key vault, ...) that can be a scope."""
+        ref = parse_resource_id(resource_id)
+        if ref is None:
+            raise ValueError(f"not a resource id: {resource_id}")
+        self.seed_resource_group(ref.resource_group, subscription=ref.subscription)
+        stored = copy.deepcopy(body or {})
+        stored.update(id=ref.id, name=ref.name, type=ref.type)
+        stored.setdefault("location", "eastus")
+        stored.setdefault("tags", {})
+        stored.setdefault("properties", {})
+        self.store.resources[norm(ref.id)] = stored
+        return copy.deepcopy(stored)
+
+    def seed_identity(self, resource_id: str, location: str = "eastus") -> dict[str, Any]:
+        ref = self._ref(resource_id, "Microsoft.ManagedIdentity/userAssignedIdentities")
+        existing = self.store.resources.get(norm(ref.id))
+        if existing is not None:
+            return copy.deepcopy(existing)
+        oid, client = str(uuid.uuid4()), str(uuid.uuid4())
+        self.store.add_principal(oid, "ServicePrincipal", name=ref.name, app_id=client,
+                                 kind="user-assigned", age_s=_OLD)
+        stored = {
+            "id": mixed_case_id(ref.id),
+            "location": location,
+            "name": ref.name,
+            "properties": {"clientId": client, "principalId": oid,
+                           "tenantId": self.tenant_id, "isolationScope": "None"},
+            "tags": {},
+            "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+        }
+        self.store.resources[norm(ref.id)] = stored
+        return copy.deepcopy(stored)
+
+    def seed_container_app(self, resource_id: str, tags: dict[str, str] | None = None,
+                           identity: dict[str, Any] | str | None = None,
+                           location: str = "eastus",
+                           properties: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A finished container app; user-assigned identities named in ``identity`` must
+        exist (seed them first). A system-assigned principal is registered a day old."""
+        ref = self._ref(resource_id, "Microsoft.App/containerApps")
+        if isinstance(identity, str):
+            identity = {"type": identity}
+        ident: dict[str, Any] = copy.deepcopy(identity) if identity else {"type": "None"}
+        if ident.get("type") not in IDENTITY_TYPES:
+            raise ValueError(f"identity type must be one of {IDENTITY_TYPES}")
+        if "SystemAssigned" in ident["type"]:
+            oid = ident.get("principalId") or str(uuid.uuid4())
+            self.store.add_principal(oid, "ServicePrincipal", name=ref.name,
+                                     app_id=str(uuid.uuid4()), kind="system-assigned",
+                                     age_s=_OLD)
+            ident["principalId"], ident["tenantId"] = oid, self.tenant_id
+        resolved: dict[str, dict[str, str]] = {}
+        for key in dict(ident.get("userAssignedIdentities") or {}):
+            uami = self.store.resources.get(norm(key))
+            if uami is None:
+                raise ValueError(f"seed the user-assigned identity first: {key}")
+            resolved[uami["id"]] = {"principalId": uami["properties"]["principalId"],
+                                    "clientId": uami["properties"]["clientId"]}
+        if "UserAssigned" in ident["type"]:
+            ident["userAssignedIdentities"] = resolved
+        env = f"{ref.rg_id}/providers/Microsoft.App/managedEnvironments/env"
+        props: dict[str, Any] = {
+            "provisioningState": "Succeeded",
+            "runningStatus": "Running",
+            "environmentId": env,
+            "managedEnvironmentId": env,
+            "configuration": {"activeRevisionsMode": "Single"},
+            "template": {"containers": [{"name": ref.name.lower(),
+                                         "image": "mcr.microsoft.com/k8se/quickstart:latest"}]},
+            "latestRevisionName": f"{ref.name.lower()}--seeded",
+        }
+        props.update(copy.deepcopy(properties or {}))
+        now = utc_now()
+        stored = {
+            "id": ref.id, "name": ref.name, "type": "Microsoft.App/containerApps",
+            "location": location, "tags": dict(tags or {}), "identity": ident,
+            "properties": props,
+            "systemData": {"createdBy": "seed", "createdByType": "Application",
+                           "createdAt": now, "lastModifiedBy": "seed",
+                           "lastModifiedByType": "Application", "lastModifiedAt": now},
+        }
+        self.store.resources[norm(ref.id)] = stored
+        return app_view(stored)
+
+    def seed_role_assignment(self, scope: str, role_guid: str, principal_id: str,
+                             name: str | None = None, principal_type: str = "ServicePrincipal",
+                             description: str | None = None) -> dict[str, Any]:
+        name = (name or str(uuid.uuid4())).lower()
+        scope = "/" + "/".join(s for s in scope.split("/") if s)
+        now = utc_now()
+        stored = {
+            "properties": {
+                "roleDefinitionId": f"/providers/Microsoft.Authorization/roleDefinitions/"
+                                    f"{role_guid.lower()}",
+                "principalId": principal_id.lower(), "principalType": principal_type,
+                "scope": scope, "condition": None, "conditionVersion": None,
+                "createdOn": now, "updatedOn": now, "createdBy": None, "updatedBy": None,
+                "delegatedManagedIdentityResourceId": None, "description": description,
+            },
+            "id": f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
+            "type": "Microsoft.Authorization/roleAssignments",
+            "name": name,
+        }
+        self.store.role_assignments[norm(str(stored["id"]))] = stored
+        return copy.deepcopy(stored)
+
+    def seed_principal(self, oid: str | None = None, principal_type: str = "ServicePrincipal",
+                       age_s: float = _OLD, name: str = "") -> str:
+        oid = oid or str(uuid.uuid4())
+        self.store.add_principal(oid, principal_type, name=name, kind="seeded", age_s=age_s)
+        return oid.lower()
+
+    # -- inspection --------------------------------------------------------------
+    def role_assignments(self) -> list[dict[str, Any]]:
+        return [copy.deepcopy(ra) for ra in self.store.role_assignments.values()]
+
+    def role_definition(self, name_or_guid: str) -> dict[str, Any] | None:
+        for rd in self.store.role_definitions.values():
+            if name_or_guid.lower() in (rd["name"], rd["properties"]["roleName"].lower()):
+                return copy.deepcopy(rd)
+        return None
+
+    def get(self, resource_id: str) -> dict[str, Any] | None:
+        """What GET answers for a subscription, group, resource or role assignment."""
+        body = self.store.lookup(resource_id) or self.store.role_assignments.get(
+            norm(resource_id))
+        if body is None:
+            return None
+        if str(body.get("type", "")).lower() == "microsoft.app/containerapps":
+            return app_view(body)
+        return copy.deepcopy(body)
+
+    def principal(self, oid: str) -> Principal | None:
+        return self.store.principals.get(oid.lower())
+
+    @property
+    def principals(self) -> dict[str, Principal]:
+        return self.store.principals
