@@ -71,7 +71,9 @@ _WARDEN: web.AppKey[Warden] = web.AppKey("warden")
 _BACKGROUND: web.AppKey[set[asyncio.Task[list[Outcome]]]] = web.AppKey("background")
 
 
-def make_app(warden: Warden, *, timeout: float = DEFAULT_TIMEOUT, key: str | None = None) -> web.Application:
+def make_app(
+    warden: Warden, *, timeout: float = DEFAULT_TIMEOUT, key: str | None = None
+) -> web.Application:
     """Build the webhook application around an existing :class:`Warden`.
 
     The caller owns ``warden`` and closes it; the application only waits for
@@ -259,17 +261,17 @@ def main(args: argparse.Namespace) -> int:
     return asyncio.run(_run(warden, host, port, timeout, key))
 
 
-async def _run(warden: Warden, host: str, port: int, timeout: float, key: str | None) -> int:
+async def _run(warden: Warden, host: str, port: int, answer_within: float, key: str | None) -> int:
     """Serve until a stop signal, then shut down in order: HTTP, deliveries, clients."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(make_app(warden, timeout=timeout, key=key), access_log=log)
+    runner = web.AppRunner(make_app(warden, timeout=answer_within, key=key), access_log=log)
     try:
         await runner.setup()
-        site = web.TCPSite(runner, host, port, shutdown_timeout=timeout)
+        site = web.TCPSite(runner, host, port, shutdown_timeout=answer_within)
         try:
             await site.start()
         except OSError as exc:
