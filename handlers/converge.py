@@ -172,7 +172,18 @@ class Converger:
         plan = make_plan(state, self.policy, identities=dict(zip(ids, exists, strict=True)),
                          grants=grants, grant_refusals=refusals, existing=existing,
                          missing_scopes=missing)
+        for a in plan.revokes:
+            if a.role_guid not in plan.role_names:
+                plan.role_names[a.role_guid] = await self.role_name(sub, a.role_guid)
         return state, plan
+
+    async def role_name(self, subscription: str, guid: str) -> str:
+        """A role's display name for reports (its GUID when it cannot be read)."""
+        try:
+            info = await self.role(subscription, guid)
+        except (Transient, Permanent):
+            info = None
+        return info.name if info else guid
 
     async def apply(self, state: AppState, plan: Plan) -> Result:
         """Write the plan; refusals found on the way (PUT 403/404...) join the result."""
@@ -242,7 +253,6 @@ class Converger:
         for a in assignments:
             if not dry_run:
                 await self.arm.delete_assignment(a)
-            role = next((i.name for (_, k), (_, i) in self._roles.items() if k == a.role_guid),
-                        a.role_guid)
+            role = await self.role_name(subscription_of(a.scope) or "", a.role_guid)
             changes.append(f"revoke {role} on {a.scope}")
         return changes

@@ -1,0 +1,178 @@
+"""Integration fixtures: the real aio SDK over HTTPS against the in-process emulator.
+
+Apps are created and changed by a *person* (``emu.person_credential``), so the
+events the emulator produces for them are not self-caused; the Warden under
+test runs with the service identity from the emulator's managed-identity
+endpoint, exactly as in Azure.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from emulator import Emulator
+from handlers.azure import Arm
+from handlers.policy import Policy
+from handlers.reconcile import Warden
+
+READER = "Reader"
+BLOB_READER = "Storage Blob Data Reader"
+
+
+class World:
+    """The emulator plus a person who creates, tags and deletes apps through the SDK."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.sub = emu.subscription_id
+        self._apps: Any = None
+        self._authz: Any = None
+        self.rg = emu.seed_resource_group("rg1")
+        self.storage = emu.seed_resource(
+            f"{self.rg}/providers/Microsoft.Storage/storageAccounts/st1")["id"]
+
+    async def close(self) -> None:
+        for c in (self._apps, self._authz):
+            if c is not None:
+                await c.close()
+
+    @property
+    def apps(self) -> Any:
+        if self._apps is None:
+            from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
+
+            self._apps = ContainerAppsAPIClient(
+                self.emu.person_credential(), self.sub, polling_interval=0,
+                **self.emu.client_kwargs())
+        return self._apps
+
+    @property
+    def authz(self) -> Any:
+        if self._authz is None:
+            from azure.mgmt.authorization.aio import AuthorizationManagementClient
+
+            self._authz = AuthorizationManagementClient(
+                self.emu.person_credential(), self.sub, api_version="2022-04-01",
+                **self.emu.client_kwargs())
+        return self._authz
+
+    def app_id(self, name: str, rg: str = "rg1") -> str:
+        return (f"/subscriptions/{self.sub}/resourceGroups/{rg}/providers/"
+                f"Microsoft.App/containerApps/{name}")
+
+    def mark(self) -> int:
+        return len(self.emu.events)
+
+    def events_since(self, mark: int) -> list[dict[str, Any]]:
+        return list(self.emu.events[mark:])
+
+    async def create_app(self, name: str, tags: dict[str, str] | None = None, rg: str = "rg1",
+                         identity: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Create (or replace) an app as the person; returns the events it produced."""
+        m = self.mark()
+        body: dict[str, Any] = {"location": "eastus", "tags": tags or {}, "properties": {}}
+        if identity:
+            body["identity"] = identity
+        poller = await self.apps.container_apps.begin_create_or_update(rg, name, body)
+        await poller.result()
+        return self.events_since(m)
+
+    async def set_tags(self, name: str, tags: dict[str, str], rg: str = "rg1") -> list[dict]:
+        """Replace the app's tags (JSON merge patch: removed tags are sent as null)."""
+        m = self.mark()
+        old = (self.emu.get(self.app_id(name, rg)) or {}).get("tags") or {}
+        patch: dict[str, Any] = {k: None for k in old if k not in tags}
+        patch.update(tags)
+        poller = await self.apps.container_apps.begin_update(rg, name, {"tags": patch})
+        await poller.result()
+        return self.events_since(m)
+
+    async def delete_app(self, name: str, rg: str = "rg1") -> list[dict[str, Any]]:
+        m = self.mark()
+        poller = await self.apps.container_apps.begin_delete(rg, name)
+        await poller.result()
+        return self.events_since(m)
+
+    def principal(self, name: str, rg: str = "rg1") -> str | None:
+        app = self.emu.get(self.app_id(name, rg)) or {}
+        return (app.get("identity") or {}).get("principalId")
+
+    def assignments(self, principal: str | None = None) -> list[dict[str, Any]]:
+        out = self.emu.role_assignments()
+        if principal:
+            out = [a for a in out if a["properties"]["principalId"] == principal.lower()]
+        return out
+
+    def role_guid(self, name: str) -> str:
+        rd = self.emu.role_definition(name)
+        assert rd is not None, name
+        return rd["name"]
+
+    async def hand_assign(self, scope: str, role: str, principal: str) -> str:
+        """A person's own role assignment (not aca-warden's)."""
+        from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
+
+        name = str(uuid.uuid4())
+        await self.authz.role_assignments.create(scope, name, RoleAssignmentCreateParameters(
+            role_definition_id=f"/subscriptions/{self.sub}/providers/Microsoft.Authorization/"
+            f"roleDefinitions/{self.role_guid(role)}", principal_id=principal,
+            principal_type="ServicePrincipal"))
+        return name
+
+    def event(self, app_id: str, *, op: str = "Microsoft.App/containerApps/write",
+              event_type: str = "Microsoft.Resources.ResourceWriteSuccess",
+              uri: str | None = None, oid: str | None = None) -> dict[str, Any]:
+        """An Event Grid schema event as the subscription system topic sends it."""
+        oid = oid or self.emu.person_oid("alice")
+        return {
+            "id": str(uuid.uuid4()), "topic": f"/subscriptions/{self.sub}",
+            "subject": uri or app_id, "eventType": event_type,
+            "eventTime": "2026-01-01T00:00:00Z", "dataVersion": "2", "metadataVersion": "1",
+            "data": {"operationName": op, "resourceUri": uri or app_id, "status": "Succeeded",
+                     "subscriptionId": self.sub, "tenantId": self.emu.tenant_id,
+                     "correlationId": str(uuid.uuid4()),
+                     "claims": {"http://schemas.microsoft.com/identity/claims/objectidentifier":
+                                oid}},
+        }
+
+
+@pytest.fixture
+async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
+    async with Emulator(page_size=2, principal_delay_s=0.3, retry_after_s=0) as e:
+        for key, value in e.env.items():
+            monkeypatch.setenv(key, value)
+        for key in ("WARDEN_POLICY", "WARDEN_DRY_RUN", "WARDEN_SUBSCRIPTIONS",
+                    "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"):
+            monkeypatch.delenv(key, raising=False)
+        yield e
+
+
+@pytest.fixture
+async def world(emu: Emulator) -> AsyncIterator[World]:
+    w = World(emu)
+    yield w
+    await w.close()
+
+
+@pytest.fixture
+async def make_warden(emu: Emulator) -> AsyncIterator[Callable[..., Warden]]:
+    """Factory: a Warden with the given policy keys, talking to the emulator as the service."""
+    made: list[Warden] = []
+
+    def make(**policy: Any) -> Warden:
+        w = Warden(Policy(**policy), Arm.from_env(emu.env))
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        await w.close()
+
+
+@pytest.fixture
+def warden(make_warden: Callable[..., Warden]) -> Warden:
+    return make_warden()
