@@ -333,6 +333,7 @@ def _parse_resource_event(event_id: str, event_type: str, data: dict[str, Any]) 
         return AppEvent(event_id, kind, app_id, reason, correlation, oid, appid, event_type)
 
     op = operation.lower()
+    wanted: EventKind
     if is_write and op in (_APP_WRITE, _TAGS_WRITE):
         wanted = "write"
     elif not is_write and op == _APP_DELETE:
@@ -350,7 +351,7 @@ def _parse_resource_event(event_id: str, event_type: str, data: dict[str, Any]) 
     rest = tuple(s.lower() for s in segments[8:])
     if not rest:
         return event(wanted, app_id)
-    if op == _TAGS_WRITE and rest == _TAGS_SUFFIX:
+    if wanted == "write" and rest == _TAGS_SUFFIX:
         return event("write", app_id)
     return event("ignored", app_id, f"resource {uri} is a child resource of a container app")
 

@@ -150,6 +150,12 @@ def _structure(segments: list[str]) -> tuple[str | None, tuple[int, ...]]:
             return f"expected 'providers' at segment {i + 1}, found {segments[i]!r}", ()
         if len(segments) - (i + 2) < 2:
             return "a provider path needs <Namespace>/<type>/<name>", ()
+        if "." not in segments[i + 1].strip("."):
+            return (
+                f"{segments[i + 1]!r} is not a resource provider namespace "
+                "(such as Microsoft.Storage)",
+                (),
+            )
         keywords.append(i)
         i += 2
         while i + 1 < len(segments) and segments[i].lower() != "providers":
@@ -177,6 +183,11 @@ def normalise_scope(scope: str, app_id: str) -> tuple[str | None, str | None]:
             segments = scope[1:].split("/")
         else:
             relative = scope.split("/")
+            if relative[0].lower() in ("subscriptions", "resourcegroups"):
+                return None, (
+                    f"scope {scope!r} is neither relative to the app's resource group "
+                    "nor a full ARM id (a full id starts with '/subscriptions/')"
+                )
             if relative[0].lower() != "providers":
                 relative = ["providers", *relative]
             segments = base + relative

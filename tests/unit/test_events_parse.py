@@ -538,3 +538,60 @@ def test_canonical_app_id_is_none_for_anything_but_a_container_app(value: object
 
 def test_arm_path_problem_accepts_a_plain_id() -> None:
     assert arm_path_problem(APP) is None
+
+
+def test_cloudevents_attribute_spelled_spec_version_with_capital_v_is_accepted() -> None:
+    payload = load("ce.app_write_success.json")
+    payload["specVersion"] = payload.pop("specversion")
+    assert (one(payload).kind, one(payload).app_id) == ("write", APP)
+
+
+def test_cloudevent_without_any_specversion_is_refused() -> None:
+    payload = load("ce.app_write_success.json")
+    del payload["specversion"]
+    assert one(payload).kind == "refused"
+
+
+def test_nested_array_item_is_refused_not_flattened() -> None:
+    event = one([[load("eg.app_write_success.json")]])
+    assert event.kind == "refused"
+    assert "got array" in (event.reason or "")
+
+
+def test_refused_event_keeps_its_id_when_it_has_one() -> None:
+    event = one(resource_event(uri="not-an-id"))
+    assert (event.kind, event.event_id) == ("refused", "4db48cba-50a2-455a-93b4-de41a3b5b7f6")
+
+
+def test_app_events_are_frozen_and_hashable() -> None:
+    event = one(load("eg.app_write_success.json"))
+    with pytest.raises(AttributeError):
+        event.kind = "delete"  # type: ignore[misc]
+    assert len({event, one(load("eg.app_write_success.json"))}) == 1
+
+
+def test_resource_notification_carries_no_claims() -> None:
+    event = one(load("eg.arn_app_CreatedOrUpdated.json"))
+    assert (event.caller_oid, event.caller_appid, event.correlation_id) == (None, None, None)
+
+
+def test_published_sample_claims_are_carried_through() -> None:
+    event = one(load("eg.app_write_success.json"))
+    assert (event.caller_oid, event.caller_appid, event.correlation_id) == ("{ID}", "{ID}", "{ID}")
+
+
+def test_resource_notification_in_a_batch_with_resource_events() -> None:
+    batch = [load("eg.arn_app_Deleted.json"), load("ce.app_tags_write_success.json")]
+    assert [(e.kind, e.app_id) for e in parse_payload(batch)] == [("delete", APP), ("write", APP)]
+
+
+def test_tags_uri_of_an_app_counts_as_that_app_for_any_write() -> None:
+    tags_uri = APP + "/providers/Microsoft.Resources/tags/default"
+    assert one(resource_event(uri=tags_uri)).app_id == APP
+
+
+def test_tags_uri_of_an_app_in_a_delete_event_is_ignored() -> None:
+    tags_uri = APP + "/providers/Microsoft.Resources/tags/default"
+    event_type = "Microsoft.Resources.ResourceDeleteSuccess"
+    event = one(resource_event("Microsoft.App/containerApps/delete", tags_uri, event_type))
+    assert event.kind == "ignored"

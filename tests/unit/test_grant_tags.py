@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from handlers.events import arm_path_problem
 from handlers.grants import (
     GrantRequest,
     Refusal,
@@ -308,3 +311,97 @@ def test_several_allowed_scopes_are_all_listed_in_the_refusal() -> None:
 )
 def test_scope_within_is_segment_wise(scope: str, allowed: str, inside: bool) -> None:
     assert scope_within(scope, allowed) is inside
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "resourceGroups/rg1/providers/Microsoft.Storage/storageAccounts/stapp",
+        f"subscriptions/{SUB}/resourceGroups/rg1",
+    ],
+)
+def test_relative_scope_that_looks_like_a_full_id_is_refused_with_a_hint(scope: str) -> None:
+    reason = refusal(f"Reader@{scope}")
+    assert "starts with '/subscriptions/'" in reason
+
+
+@pytest.mark.parametrize(
+    "scope",
+    ["storageAccounts/stapp/x", f"{RG}/providers/storage/accounts/x"],
+)
+def test_provider_namespace_must_look_like_one(scope: str) -> None:
+    assert "not a resource provider namespace" in refusal(f"Reader@{scope}")
+
+
+def test_tag_value_that_is_not_a_string_is_refused() -> None:
+    requests, refusals = parse({"grant:x": 5})  # type: ignore[dict-item]
+    assert requests == [] and "must be a string" in refusals[0].reason
+
+
+def test_refusals_name_the_tag_as_written_on_the_app() -> None:
+    _, refusals = parse({"Grant:Blob": "Reader"})
+    assert refusals[0].to_json()["tag"] == "Grant:Blob"
+
+
+def test_results_do_not_depend_on_tag_order() -> None:
+    tags = {"grant:b": "Reader@.", "grant:a": "Reader@Microsoft.Storage/storageAccounts/stapp"}
+    forward = parse(tags)
+    backward = parse(dict(reversed(list(tags.items()))))
+    assert forward == backward
+
+
+# --- properties ------------------------------------------------------------------------------
+
+
+segments = st.sampled_from(
+    ["Microsoft.Storage", "storageAccounts", "stapp", "providers", "Microsoft.KeyVault", "vaults"]
+    + ["rg1", "rg10", "resourceGroups", "subscriptions", SUB, "..", ".", "", "a b", "x%2f"]
+    + ["q?", "h#", "b\\c", "Blob", "\u00e9t\u00e9", "{x}"]
+)
+bases = st.sampled_from(
+    [RG, RG.upper(), f"/subscriptions/{SUB}/resourceGroups/rg10", f"/subscriptions/{OTHER_SUB}"]
+)
+scope_texts = st.one_of(
+    st.just("."),
+    st.lists(segments, min_size=1, max_size=7).map("/".join),
+    st.tuples(bases, st.lists(segments, max_size=6)).map(lambda t: "/".join([t[0], *t[1]])),
+    st.tuples(
+        st.sampled_from(["", "providers/", "/"]), st.lists(segments, min_size=3, max_size=5)
+    ).map(lambda t: t[0] + "Microsoft.Storage/" + "/".join(t[1])),
+)
+tag_values = st.lists(
+    st.tuples(
+        st.sampled_from(["Reader", "", " ", "Storage Blob Data Reader", "@", "R@x"]),
+        scope_texts,
+    ),
+    max_size=4,
+).map(lambda items: ";".join(f"{role}@{scope}" for role, scope in items))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["grant:a", "GRANT:b", "x", "grant:"]), tag_values | st.text())
+)
+def test_every_grant_is_well_formed_and_inside_allowed_scopes(tags: dict[str, str]) -> None:
+    requests, refusals = parse(tags)
+    for request in requests:
+        assert arm_path_problem(request.scope) is None
+        assert scope_within(request.scope, RG)
+        assert "@" not in request.role and ";" not in request.role
+        assert normalise_scope(request.scope, APP) == (request.scope, None)
+    for item in refusals:
+        assert item.tag in tags and item.reason
+
+
+@settings(max_examples=100, deadline=None)
+@given(scope_texts.filter(bool))
+def test_normalise_scope_is_idempotent(scope: str) -> None:
+    normalised, problem = normalise_scope(scope, APP)
+    assert (normalised is None) != (problem is None)
+    if normalised is not None:
+        assert normalise_scope(normalised, APP) == (normalised, None)
+
+
+def test_upper_case_prefix_in_the_policy_matches_lower_case_tags() -> None:
+    requests, _ = parse({"rbac/blob": "Reader@."}, Policy(tag_prefix="RBAC/"))
+    assert [r.tag for r in requests] == ["rbac/blob"]

@@ -368,3 +368,33 @@ def test_expand_needs_a_location_only_when_the_template_uses_it() -> None:
 def test_expand_refuses_an_id_outside_a_resource_group() -> None:
     with pytest.raises(ValueError):
         expand("{resourceGroup}", "/subscriptions/x", None)
+
+
+def test_example_policy_expands_for_an_app() -> None:
+    policy = parse_policy((ROOT / "policy.example.toml").read_text(), "policy.example.toml")
+    expanded = expand(policy.standard_identities[0], APP, "West Europe")
+    assert expanded.startswith(
+        "/subscriptions/5f6e7d8c-1a2b-4c3d-9e8f-0a1b2c3d4e5f/resourceGroups/Rg-Apps/"
+    )
+    assert "westeurope" in expanded and "{" not in expanded
+
+
+def test_policy_is_frozen() -> None:
+    with pytest.raises(AttributeError):
+        Policy().dry_run = True  # type: ignore[misc]
+
+
+def test_location_placeholder_is_allowed_in_scopes() -> None:
+    scope = "/subscriptions/{subscription}/resourceGroups/shared-{location}"
+    toml = f"[grants]\nallowed_scopes = ['{scope}']"
+    assert parse_policy(toml).allowed_scopes[0].endswith("shared-{location}")
+
+
+def test_keys_of_several_tables_combine() -> None:
+    policy = parse_policy(
+        "[identities]\ncreate_missing = true\n[grants]\nenable_system_identity = false\n"
+        "[apps]\nopt_out_tag = 'skip'\n[run]\ndry_run = true\n"
+    )
+    assert (policy.create_missing, policy.enable_system_identity) == (True, False)
+    assert (policy.opt_out_tag, policy.dry_run) == ("skip", True)
+    assert policy.tag_prefix == "grant:"  # untouched keys keep their defaults
