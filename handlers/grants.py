@@ -267,6 +267,7 @@ def parse_grant_tags(
     refusals: list[Refusal] = []
     prefix = policy.tag_prefix.lower()
     allowed = _allowed_scopes(policy, app_id, location)
+    tags = tags or {}  # an app without tags may come back with "tags": null
     for tag in sorted(tags, key=lambda name: (name.lower(), name)):
         if not tag.lower().startswith(prefix):
             continue

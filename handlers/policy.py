@@ -263,21 +263,27 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+        raise PolicyError(f"policy {source}: not valid TOML: {exc}") from None
     fields: dict[str, Any] = {}
     for table, content in document.items():
         keys = _SCHEMA.get(table)
         if keys is None:
             known = ", ".join(f"[{t}]" for t in _SCHEMA)
-            raise PolicyError(f"{source}: unknown table or key {table!r}; expected one of {known}")
+            raise PolicyError(
+                f"policy {source}: unknown table or key {table!r}; expected one of {known}"
+            )
         if not isinstance(content, dict):
-            raise PolicyError(f"{source}: {table}: expected a table, got {_toml_kind(content)}")
+            raise PolicyError(
+                f"policy {source}: {table}: expected a table, got {_toml_kind(content)}"
+            )
         for name, value in content.items():
             key = keys.get(name)
             if key is None:
                 known = ", ".join(f"{table}.{k}" for k in keys)
-                raise PolicyError(f"{source}: unknown key {table}.{name}; expected one of {known}")
-            fields[key.field] = _convert(f"{source}: {table}.{name}", key, value)
+                raise PolicyError(
+                    f"policy {source}: unknown key {table}.{name}; expected one of {known}"
+                )
+            fields[key.field] = _convert(f"policy {source}: {table}.{name}", key, value)
     return Policy(**fields, source=source)
 
 
@@ -286,11 +292,11 @@ def _read(path: str) -> str:
         with open(path, "rb") as handle:
             raw = handle.read()
     except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror or exc}") from None
+        raise PolicyError(f"policy {path}: cannot read the file: {exc.strerror or exc}") from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise PolicyError(f"{path}: not valid TOML: the file is not UTF-8") from None
+        raise PolicyError(f"policy {path}: not valid TOML: the file is not UTF-8") from None
 
 
 def load_policy(env: Mapping[str, str] | None = None, cwd: str | None = None) -> Policy:
@@ -301,7 +307,7 @@ def load_policy(env: Mapping[str, str] | None = None, cwd: str | None = None) ->
     if named:
         path = named if os.path.isabs(named) else os.path.join(cwd, named)
         if not os.path.exists(path):
-            raise PolicyError(f"{named}: policy file named by WARDEN_POLICY does not exist")
+            raise PolicyError(f"policy {named}: the file named by WARDEN_POLICY does not exist")
         policy = parse_policy(_read(path), named)
     else:
         path = os.path.join(cwd, DEFAULT_POLICY_FILE)

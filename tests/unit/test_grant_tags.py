@@ -405,3 +405,8 @@ def test_normalise_scope_is_idempotent(scope: str) -> None:
 def test_upper_case_prefix_in_the_policy_matches_lower_case_tags() -> None:
     requests, _ = parse({"rbac/blob": "Reader@."}, Policy(tag_prefix="RBAC/"))
     assert [r.tag for r in requests] == ["rbac/blob"]
+
+
+def test_app_without_tags_asks_for_nothing() -> None:
+    assert parse_grant_tags(None, POLICY, APP, None) == ([], [])  # type: ignore[arg-type]
+    assert parse({}) == ([], [])

@@ -398,3 +398,12 @@ def test_keys_of_several_tables_combine() -> None:
     assert (policy.create_missing, policy.enable_system_identity) == (True, False)
     assert (policy.opt_out_tag, policy.dry_run) == ("skip", True)
     assert policy.tag_prefix == "grant:"  # untouched keys keep their defaults
+
+
+def test_policy_errors_start_with_the_word_policy_and_the_file() -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_policy("[grants]\nallowed_roles = 5", "/etc/warden/policy.toml")
+    assert str(info.value) == (
+        "policy /etc/warden/policy.toml: grants.allowed_roles: "
+        "expected a list of strings, got integer"
+    )
