@@ -1,0 +1,103 @@
+"""`python -m handlers serve` as a process: starts, answers, stops on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def serve_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+def start(tmp_path: Path, *args: str, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "handlers", "serve", *args],
+        cwd=tmp_path,
+        env=serve_env(tmp_path, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_url(proc: subprocess.Popen[str], timeout: float = 30.0) -> str:
+    """The URL the server prints on stderr once it listens."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = re.search(r"listening on (http://\S+)", line)
+        if match:
+            return match.group(1)
+    proc.kill()
+    raise AssertionError(f"serve did not report its URL: {''.join(seen)}")
+
+
+def post_json(url: str, body: Any) -> tuple[int, Any]:
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_starts_answers_and_stops_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    proc = start(tmp_path, "--port", "0")
+    try:
+        url = wait_for_url(proc)
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/api/events")
+        base = url.rsplit("/api/events", 1)[0]
+        with urllib.request.urlopen(f"{base}/healthz", timeout=10) as resp:
+            assert resp.status == 200
+        validation = {
+            "id": "v1",
+            "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+            "subject": "",
+            "data": {"validationCode": "code-42"},
+            "dataVersion": "1",
+            "eventTime": "2026-11-26T15:00:00Z",
+        }
+        assert post_json(url, [validation]) == (200, {"validationResponse": "code-42"})
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert "stopping" in stderr
+
+
+def test_serve_on_a_public_address_needs_a_key(tmp_path: Path) -> None:
+    proc = start(tmp_path, "--host", "0.0.0.0", "--port", "0")
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "WARDEN_WEBHOOK_KEY" in stderr
+
+
+def test_serve_with_an_unusable_policy_exits_2(tmp_path: Path) -> None:
+    proc = start(tmp_path, "--port", "0", WARDEN_POLICY=str(tmp_path / "missing.toml"))
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "missing.toml" in stderr
