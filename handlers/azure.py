@@ -28,6 +28,7 @@ import asyncio
 import base64
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -92,14 +93,21 @@ def to_arm_error(e: BaseException, what: str, *, app_level: bool = False) -> Arm
 
 
 class _Bucket:
-    """What we know of ARM's write token bucket for one subscription."""
+    """What we know of ARM's write token bucket for one subscription.
+
+    Until the first answer tells how many writes remain, one write goes at a
+    time (a probe); then writes go while the estimate (ARM's last figure minus
+    what is in flight, plus the refill since) stays at one or more, and wait for
+    the refill otherwise. A 429 blocks every write until its Retry-After.
+    """
 
     def __init__(self, refill: float) -> None:
         self.refill = refill
-        self.tokens: float | None = None  # unknown: do not pace
+        self.tokens: float | None = None  # unknown until ARM's first answer
         self.last = time.monotonic()
         self.blocked_until = 0.0
         self.inflight = 0
+        self._answered = asyncio.Event()
 
     async def acquire(self) -> None:
         while True:
@@ -107,7 +115,14 @@ class _Bucket:
             if now < self.blocked_until:
                 await asyncio.sleep(self.blocked_until - now)
                 continue
-            if self.tokens is not None:
+            if self.tokens is None:
+                if self.inflight:
+                    try:
+                        await asyncio.wait_for(self._answered.wait(), 5)
+                    except TimeoutError:
+                        self.tokens = math.inf  # no answer to learn from: do not pace
+                    continue
+            else:
                 self.tokens += (now - self.last) * self.refill
                 self.last = now
                 if self.tokens < 1:
@@ -126,16 +141,21 @@ class _Bucket:
                 wait = 1.0
             self.blocked_until = max(self.blocked_until, now + wait)
             self.tokens, self.last = 0.0, now + wait
+            self._answered.set()
             return
         remaining = headers.get(_REMAINING)
         if remaining is None:
+            if status is not None and self.tokens is None:
+                self.tokens, self.last = math.inf, now  # ARM does not say: do not pace
+                self._answered.set()
             return
         try:
             estimate = float(remaining) - self.inflight
         except ValueError:
             return
-        if self.tokens is None or estimate < self.tokens:
+        if self.tokens is None or estimate < self.tokens or not self.inflight:
             self.tokens, self.last = estimate, now
+        self._answered.set()
 
 
 def _pacer_class() -> type:
@@ -214,9 +234,12 @@ class Arm:
 
     def __init__(self, endpoint: str = "https://management.azure.com", scope: str | None = None,
                  credential_factory: Callable[[], Any] | None = None, *,
-                 ca_bundle: str | None = None) -> None:
+                 ca_bundle: str | None = None, retry_total: int = 3,
+                 retry_backoff_s: float = 0.5) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.ca_bundle = ca_bundle
+        self.retry_total = retry_total
+        self.retry_backoff_s = retry_backoff_s
         self.scope = scope or f"{self.endpoint}/.default"
         self._credential_factory = credential_factory
         self._credential: Any = None
@@ -250,7 +273,8 @@ class Arm:
     def _kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = dict(
             base_url=self.endpoint, credential_scopes=[self.scope], polling_interval=1,
-            retry_total=3, retry_backoff_factor=0.5, retry_backoff_max=4, timeout=20,
+            retry_total=self.retry_total, retry_backoff_factor=self.retry_backoff_s,
+            retry_backoff_max=4, timeout=20,
             connection_timeout=5, read_timeout=15, custom_hook_policy=self.pacer.policy())
         if self.ca_bundle:
             kw["connection_verify"] = self.ca_bundle

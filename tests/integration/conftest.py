@@ -164,7 +164,9 @@ async def make_warden(emu: Emulator) -> AsyncIterator[Callable[..., Warden]]:
     made: list[Warden] = []
 
     def make(**policy: Any) -> Warden:
-        w = Warden(Policy(**policy), Arm.from_env(emu.env))
+        arm = Arm.from_env(emu.env)
+        arm.retry_backoff_s = 0.02  # same retry count as production, shorter sleeps
+        w = Warden(Policy(**policy), arm)
         made.append(w)
         return w
 
