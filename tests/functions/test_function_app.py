@@ -1,0 +1,284 @@
+"""The Azure Functions entry points, called directly with real azure.functions objects."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import json
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.functions.timer import TimerRequest
+
+import function_app
+from function_app import DeliveryRetry, app, event_to_dict, on_event, reconcile_timer
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_SCHEDULE = "0 0 */6 * * *"
+
+
+def seed_app(emu: Any, name: str = "web", tags: dict[str, str] | None = None) -> str:
+    rg = emu.seed_resource_group("rg-fn")
+    app_id = f"{rg}/providers/Microsoft.App/containerApps/{name}"
+    emu.seed_container_app(app_id, tags={"grant:rg": "Reader@."} if tags is None else tags)
+    return app_id
+
+
+def grid_event(
+    emu: Any,
+    app_id: str,
+    *,
+    operation: str = "Microsoft.App/containerApps/write",
+    event_type: str = "Microsoft.Resources.ResourceWriteSuccess",
+    subject: str | None = None,
+) -> func.EventGridEvent:
+    """The event as the Functions host hands it to the trigger."""
+    return func.EventGridEvent(
+        id=str(uuid.uuid4()),
+        data={
+            "operationName": operation,
+            "resourceUri": subject or app_id,
+            "status": "Succeeded",
+            "subscriptionId": emu.subscription_id,
+            "correlationId": str(uuid.uuid4()),
+        },
+        topic=f"/subscriptions/{emu.subscription_id}",
+        subject=subject or app_id,
+        event_type=event_type,
+        event_time=dt.datetime(2026, 11, 26, 15, 0, tzinfo=dt.UTC),
+        data_version="2",
+    )
+
+
+async def delete_as_person(emu: Any, rg: str, name: str) -> None:
+    """Delete the app the way a person would, through the SDK."""
+    from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
+
+    async with ContainerAppsAPIClient(
+        emu.person_credential(), emu.subscription_id, polling_interval=0, **emu.client_kwargs()
+    ) as client:
+        poller = await client.container_apps.begin_delete(rg, name)
+        await poller.result()
+    assert (
+        emu.get(
+            f"/subscriptions/{emu.subscription_id}/resourceGroups/{rg}/providers/"
+            f"Microsoft.App/containerApps/{name}"
+        )
+        is None
+    )
+
+
+def grants_of(emu: Any, app_id: str) -> list[dict[str, Any]]:
+    principal = ((emu.get(app_id) or {}).get("identity") or {}).get("principalId")
+    return [
+        a
+        for a in emu.role_assignments()
+        if principal and a["properties"]["principalId"] == principal
+    ]
+
+
+# -- bindings ------------------------------------------------------------------------
+
+
+@functools.cache
+def functions_by_name() -> dict[str, Any]:
+    """The app's functions as the host indexes them (get_functions() may run once)."""
+    return {f.get_function_name(): f for f in app.get_functions()}
+
+
+def test_app_declares_exactly_the_two_functions() -> None:
+    assert set(functions_by_name()) == {"on_event", "reconcile_timer"}
+
+
+def test_on_event_is_an_event_grid_trigger() -> None:
+    fn = functions_by_name()["on_event"]
+    [binding] = json.loads(fn.get_function_json())["bindings"]
+    assert binding == {"direction": "IN", "type": "eventGridTrigger", "name": "event"}
+    assert fn.get_user_function().__name__ == "on_event"
+
+
+def test_reconcile_timer_runs_on_the_app_setting_schedule() -> None:
+    fn = functions_by_name()["reconcile_timer"]
+    [binding] = json.loads(fn.get_function_json())["bindings"]
+    assert binding["type"] == "timerTrigger"
+    assert binding["name"] == "timer"
+    assert binding["schedule"] == "%WARDEN_RECONCILE_SCHEDULE%"
+    assert binding["runOnStartup"] is False
+    assert binding["useMonitor"] is True
+
+
+def test_default_schedule_is_every_six_hours_wherever_the_host_reads_settings() -> None:
+    assert function_app.DEFAULT_RECONCILE_SCHEDULE == DEFAULT_SCHEDULE
+    local = json.loads((REPO / "local.settings.json.example").read_text())
+    assert local["Values"]["WARDEN_RECONCILE_SCHEDULE"] == DEFAULT_SCHEDULE
+    main = (REPO / "infra" / "main.bicep").read_text()
+    assert f"param reconcileSchedule string = '{DEFAULT_SCHEDULE}'" in main
+    params = json.loads((REPO / "infra" / "main.parameters.json").read_text())
+    assert params["parameters"]["reconcileSchedule"]["value"].endswith(f"={DEFAULT_SCHEDULE}}}")
+    appmod = (REPO / "infra" / "modules" / "app.bicep").read_text()
+    assert re.search(r"^\s*WARDEN_RECONCILE_SCHEDULE: reconcileSchedule$", appmod, re.M)
+    # NCRONTAB: six fields, seconds first.
+    assert len(DEFAULT_SCHEDULE.split()) == 6
+
+
+def test_host_json_loads_the_event_grid_extension_bundle() -> None:
+    host = json.loads((REPO / "host.json").read_text())
+    assert host["version"] == "2.0"
+    assert host["extensionBundle"] == {
+        "id": "Microsoft.Azure.Functions.ExtensionBundle",
+        "version": "[4.*, 5.0.0)",
+    }
+
+
+def test_import_is_cheap_and_creates_nothing(tmp_path: Path) -> None:
+    code = (
+        "import sys, function_app\n"
+        "assert function_app._holder._warden is None\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(('handlers', 'azure.identity',"
+        " 'azure.mgmt', 'aiohttp')))\n"
+        "print(loaded)\n"
+    )
+    env = {"PYTHONPATH": str(REPO), "WARDEN_POLICY": str(tmp_path / "missing.toml")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+# -- on_event ----------------------------------------------------------------------
+
+
+def test_event_to_dict_is_the_event_grid_schema() -> None:
+    event = func.EventGridEvent(
+        id="e1",
+        data={"operationName": "x"},
+        topic="/subscriptions/s",
+        subject="/subscriptions/s/resourceGroups/r",
+        event_type="Microsoft.Resources.ResourceWriteSuccess",
+        event_time=dt.datetime(2026, 11, 26, 15, 0, tzinfo=dt.UTC),
+        data_version="2",
+    )
+    assert event_to_dict(event) == {
+        "id": "e1",
+        "topic": "/subscriptions/s",
+        "subject": "/subscriptions/s/resourceGroups/r",
+        "eventType": "Microsoft.Resources.ResourceWriteSuccess",
+        "eventTime": "2026-11-26T15:00:00+00:00",
+        "data": {"operationName": "x"},
+        "dataVersion": "2",
+        "metadataVersion": "1",
+    }
+
+
+async def test_write_event_applies_grants_and_returns(emu: Any) -> None:
+    app_id = seed_app(emu)
+    assert await on_event(grid_event(emu, app_id)) is None
+    assert len(grants_of(emu, app_id)) == 1
+    # Redelivery of the same kind of event: nothing left to do, still acknowledged.
+    assert await on_event(grid_event(emu, app_id)) is None
+    assert len(grants_of(emu, app_id)) == 1
+
+
+async def test_ignored_and_refused_events_are_acknowledged(emu: Any) -> None:
+    app_id = seed_app(emu)
+    other = grid_event(emu, app_id, operation="Microsoft.Storage/storageAccounts/write")
+    assert await on_event(other) is None
+    broken = grid_event(emu, app_id, subject="not-an-arm-id")
+    assert await on_event(broken) is None
+    assert grants_of(emu, app_id) == []
+
+
+async def test_delete_event_cleans_up_and_returns(emu: Any) -> None:
+    app_id = seed_app(emu)
+    await on_event(grid_event(emu, app_id))
+    principal = emu.get(app_id)["identity"]["principalId"]
+    await delete_as_person(emu, "rg-fn", "web")
+    deleted = grid_event(
+        emu,
+        app_id,
+        operation="Microsoft.App/containerApps/delete",
+        event_type="Microsoft.Resources.ResourceDeleteSuccess",
+    )
+    assert await on_event(deleted) is None
+    assert [a for a in emu.role_assignments() if a["properties"]["principalId"] == principal] == []
+
+
+async def test_transient_failure_raises_so_event_grid_redelivers(emu: Any) -> None:
+    app_id = seed_app(emu)
+    emu.inject_fault("GET", r"/containerApps/web", 503, "ServiceUnavailable", count=20)
+    with pytest.raises(DeliveryRetry, match="transient"):
+        await on_event(grid_event(emu, app_id))
+    assert grants_of(emu, app_id) == []
+    emu.faults.clear()
+    assert await on_event(grid_event(emu, app_id)) is None
+    assert len(grants_of(emu, app_id)) == 1
+
+
+async def test_one_warden_per_worker_created_on_first_use(emu: Any) -> None:
+    assert function_app._holder._warden is None
+    app_id = seed_app(emu)
+    await on_event(grid_event(emu, app_id))
+    first = function_app._holder._warden
+    assert first is not None
+    await asyncio.gather(*(on_event(grid_event(emu, app_id)) for _ in range(3)))
+    assert function_app._holder._warden is first
+
+
+# -- reconcile_timer -----------------------------------------------------------------
+
+
+async def test_timer_sweeps_every_app(emu: Any) -> None:
+    one = seed_app(emu, "one")
+    two = seed_app(emu, "two", {"grant:rg": "Reader@."})
+    assert await reconcile_timer(TimerRequest(past_due=True)) is None
+    assert len(grants_of(emu, one)) == 1
+    assert len(grants_of(emu, two)) == 1
+
+
+async def test_timer_fails_the_run_on_transient_failures(emu: Any) -> None:
+    seed_app(emu, "one")
+    emu.inject_fault("GET", r"Microsoft\.App/containerApps", 503, "ServiceUnavailable", count=50)
+    with pytest.raises(DeliveryRetry, match="reconcile sweep"):
+        await reconcile_timer(TimerRequest(past_due=False))
+
+
+# -- worker shutdown -----------------------------------------------------------------
+
+
+class _RecordingWarden:
+    def __init__(self) -> None:
+        self.closed = 0
+
+    async def close(self) -> None:
+        self.closed += 1
+
+
+def test_worker_exit_closes_the_warden(monkeypatch: pytest.MonkeyPatch) -> None:
+    from handlers.reconcile import Warden
+
+    made: list[_RecordingWarden] = []
+
+    def from_env(cls: Any, env: Any = None) -> _RecordingWarden:
+        made.append(_RecordingWarden())
+        return made[-1]
+
+    monkeypatch.setattr(Warden, "from_env", classmethod(from_env))
+    holder = function_app._WardenHolder()
+    loop = asyncio.new_event_loop()
+    try:
+        first = loop.run_until_complete(holder.get())
+        assert loop.run_until_complete(holder.get()) is first
+        holder.close_at_exit()  # what atexit runs when the worker stops
+        assert [w.closed for w in made] == [1]
+        holder.close_at_exit()  # idempotent
+        assert [w.closed for w in made] == [1]
+    finally:
+        loop.close()
