@@ -30,6 +30,15 @@ _READ_ONLY_PROPS = (
 )
 
 
+def checked_tags(body: dict[str, Any], default: Any = None) -> dict[str, str]:
+    """``tags`` of a request body: an object of strings, else 400."""
+    tags = body.get("tags", default)
+    tags = {} if tags is None else tags
+    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+        raise ArmError(400, "InvalidRequestContent", "'tags' must be an object of strings.")
+    return dict(tags)
+
+
 def not_found(ref: ResourceRef) -> ArmError:
     return ArmError(
         404,
@@ -170,7 +179,11 @@ def app_view(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_secrets(props: dict[str, Any]) -> None:
-    config = props.get("configuration") or {}
+    config = props.get("configuration")
+    config = {} if config is None else config
+    if not isinstance(config, dict) or not isinstance(config.get("secrets") or [], list):
+        raise ArmError(400, "InvalidRequestContent",
+                       "'properties.configuration.secrets' must be a list.")
     bad = [
         str(s.get("name") if isinstance(s, dict) else s)
         for s in (config.get("secrets") or [])
@@ -197,7 +210,8 @@ def _app_write(ctx: Ctx, ref: ResourceRef, body: dict[str, Any], previous: dict 
     ).lower():
         raise ArmError(400, "LocationNotAvailableForResourceType",
                        "The location of an existing container app cannot be changed.")
-    props = body.get("properties") or {}
+    props = body.get("properties")
+    props = {} if props is None else props
     if not isinstance(props, dict):
         raise ArmError(400, "InvalidRequestContent", "'properties' must be an object.")
     check_secrets(props)
@@ -222,9 +236,7 @@ def _app_write(ctx: Ctx, ref: ResourceRef, body: dict[str, Any], previous: dict 
         customDomainVerificationId=old_props.get("customDomainVerificationId")
         or uuid.uuid4().hex.upper(),
     )
-    tags = body.get("tags") or {}
-    if not isinstance(tags, dict):
-        raise ArmError(400, "InvalidRequestContent", "'tags' must be an object.")
+    tags = checked_tags(body)
     stored: dict[str, Any] = {
         "id": previous["id"] if previous else ref.id,
         "name": previous["name"] if previous else ref.name,
@@ -328,7 +340,7 @@ def _identity(ctx: Ctx, ref: ResourceRef) -> Reply:
                 "clientId": client, "principalId": oid, "tenantId": store.tenant_id,
                 "isolationScope": "None",
             },
-            "tags": body.get("tags", current.get("tags", {}) if current else {}) or {},
+            "tags": checked_tags(body, current.get("tags") if current else None),
             "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
             "systemData": system_data(ctx, current),
         }
@@ -360,15 +372,17 @@ def _generic(ctx: Ctx, ref: ResourceRef) -> Reply:
             if current is None:
                 raise not_found(ref)
             body = merge_patch(current, body)
+        if not isinstance(body.get("properties", {}), dict):
+            raise ArmError(400, "InvalidRequestContent", "'properties' must be an object.")
         stored = {
             k: copy.deepcopy(v) for k, v in body.items()
-            if k in ("location", "tags", "properties", "kind", "sku", "identity", "zones")
+            if k in ("location", "properties", "kind", "sku", "identity", "zones")
         }
+        stored["tags"] = checked_tags(body)
         stored.update(
             id=current["id"] if current else ref.id, name=ref.name, type=ref.type,
             systemData=system_data(ctx, current),
         )
-        stored.setdefault("tags", {})
         stored.setdefault("properties", {})
         store.resources[key] = stored
         ctx.event(f"{ref.type}/write", ctx.path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .apps import app_view
+from .apps import app_view, checked_tags
 from .context import Ctx, Reply
 from .ids import norm, segments
 from .state import ArmError
@@ -47,7 +47,7 @@ def resource_group(ctx: Ctx, sub: str, rg: str) -> Reply:
         if not isinstance(location, str) or not location:
             raise ArmError(400, "LocationRequired",
                            "The location property is required for this definition.")
-        created = store.put_group(sub, rg, location, body.get("tags"))
+        created = store.put_group(sub, rg, location, checked_tags(body))
         ctx.event("Microsoft.Resources/subscriptions/resourceGroups/write", ctx.path)
         return Reply(201 if created else 200, store.groups[key])
     if ctx.method == "DELETE":

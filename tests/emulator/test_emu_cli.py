@@ -1,0 +1,142 @@
+"""The command line: ready fast, env file usable by a plain SDK client, clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from emulator import Emulator
+from emulator.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CLIENT = textwrap.dedent('''
+    import asyncio, os, uuid
+    from azure.core.rest import HttpRequest
+    from azure.identity.aio import DefaultAzureCredential
+    from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
+    from azure.mgmt.authorization.aio import AuthorizationManagementClient
+    from azure.mgmt.msi.aio import ManagedServiceIdentityClient
+
+    async def main():
+        endpoint = os.environ["WARDEN_ARM_ENDPOINT"]
+        sub = os.environ["AZURE_SUBSCRIPTION_ID"]
+        kw = dict(base_url=endpoint, credential_scopes=[endpoint + "/.default"])
+        async with DefaultAzureCredential() as cred:
+            async with ContainerAppsAPIClient(cred, sub, **kw) as apps, \\
+                    ManagedServiceIdentityClient(cred, sub, **kw) as msi, \\
+                    AuthorizationManagementClient(cred, sub, api_version="2022-04-01",
+                                                  **kw) as authz:
+                rg = f"/subscriptions/{sub}/resourceGroups/rg1"
+                r = await apps.send_request(HttpRequest(
+                    "PUT", f"{endpoint}{rg}?api-version=2024-03-01",
+                    json={"location": "eastus"}))
+                assert r.status_code == 201, r.text()
+                uami = await msi.user_assigned_identities.create_or_update(
+                    "rg1", "id1", {"location": "eastus"})
+                app = await (await apps.container_apps.begin_create_or_update(
+                    "rg1", "app1", {"location": "eastus"}, polling_interval=0)).result()
+                app = await (await apps.container_apps.begin_update("rg1", "app1", {
+                    "identity": {"type": "SystemAssigned,UserAssigned",
+                                 "userAssignedIdentities": {uami.id: {}}}},
+                    polling_interval=0)).result()
+                principal = app.identity.principal_id
+                reader = [d async for d in authz.role_definitions.list(
+                    rg, filter="roleName eq 'Reader'")][0]
+                ra = await authz.role_assignments.create(rg, str(uuid.uuid4()), {
+                    "role_definition_id": reader.id, "principal_id": principal,
+                    "principal_type": "ServicePrincipal"})
+                listed = [a.name async for a in authz.role_assignments.list_for_scope(
+                    f"/subscriptions/{sub}", filter=f"principalId eq '{principal}'")]
+                assert listed == [ra.name], listed
+                print("CLIENT-OK", principal)
+
+    asyncio.run(main())
+''')
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if line)
+
+
+@pytest.mark.slow
+def test_cli_ready_fast_and_usable_from_env_file_alone(tmp_path: Path) -> None:
+    env_file = tmp_path / "emu.env"
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "--env-file", str(env_file), "--page-size", "1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not env_file.exists() and time.monotonic() - started < 10:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.02)
+        ready_s = time.monotonic() - started
+        assert env_file.exists()
+        assert ready_s < 2.0, f"ready after {ready_s:.2f}s"
+        env = _read_env(env_file)
+        assert set(env) == {"WARDEN_ARM_ENDPOINT", "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
+                            "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "AZURE_SUBSCRIPTION_ID"}
+        child_env = {k: v for k, v in os.environ.items()
+                     if not k.startswith(("AZURE_", "IDENTITY_", "MSI_"))}
+        child_env.update(env)
+        client = subprocess.run([sys.executable, "-c", CLIENT], env=child_env, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)
+        assert client.returncode == 0, client.stderr[-3000:]
+        assert "CLIENT-OK" in client.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "listening on https://127.0.0.1:" in out
+    assert not env_file.exists()  # its CA file is gone too
+
+
+def test_cli_stops_cleanly_on_sigint(tmp_path: Path) -> None:
+    env_file = tmp_path / "emu.env"
+    proc = subprocess.Popen([sys.executable, "-m", "emulator", "--env-file", str(env_file)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while not env_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err
+    assert "emulator stopped" in out
+
+
+def test_cli_parses_its_knobs() -> None:
+    args = build_parser().parse_args(["--port", "8443", "--latency-ms", "20", "--write-bucket",
+                                      "200/10", "--deliver-to", "http://x/api/events"])
+    assert (args.port, args.latency_ms, args.write_bucket) == (8443, 20, (200.0, 10.0))
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--write-bucket", "lots"])
+
+
+async def test_default_azure_credential_in_process(monkeypatch) -> None:
+    from azure.identity.aio import DefaultAzureCredential
+    from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
+
+    async with Emulator() as emu:
+        emu.seed_container_app(f"/subscriptions/{emu.subscription_id}/resourceGroups/rg"
+                               "/providers/Microsoft.App/containerApps/app1")
+        for key in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID",
+                    "AZURE_FEDERATED_TOKEN_FILE", "MSI_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT",
+                    "IMDS_ENDPOINT"):
+            monkeypatch.delenv(key, raising=False)
+        monkeypatch.setenv("IDENTITY_ENDPOINT", emu.env["IDENTITY_ENDPOINT"])
+        monkeypatch.setenv("IDENTITY_HEADER", emu.env["IDENTITY_HEADER"])
+        async with DefaultAzureCredential(connection_verify=emu.ca_path) as cred:
+            token = await cred.get_token(emu.endpoint + "/.default")
+            async with ContainerAppsAPIClient(cred, emu.subscription_id,
+                                              **emu.client_kwargs()) as client:
+                app = await client.container_apps.get("rg", "app1")
+        assert app.name == "app1" and token.token
+        assert emu.count(kind="token") >= 1
+        assert emu.count(principal=emu.service_oid) == 1

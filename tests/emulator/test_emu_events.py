@@ -1,0 +1,226 @@
+"""Events of the subscription system topic, and delivery like an Event Grid subscription."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from emulator import Emulator
+
+OBJECT_ID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+API = "2026-01-01"
+
+
+def app_id(emu: Emulator, name: str = "app1") -> str:
+    return (f"/subscriptions/{emu.subscription_id}/resourceGroups/rg"
+            f"/providers/Microsoft.App/containerApps/{name}")
+
+
+async def test_container_app_write_event_has_the_published_shape(emu, raw, example) -> None:
+    emu.seed_resource_group("rg")
+    await raw("PUT", app_id(emu), {"location": "eastus"}, api_version=API,
+              headers={"x-ms-correlation-request-id": "corr-1"})
+    await asyncio.sleep(0)  # the operation completes right after the answer
+    (event,) = emu.events
+    published = example("event-grid-schema.resource_write_success.json")
+    assert set(published) == set(event)
+    assert set(published["data"]) <= set(event["data"]) | {"httpRequest"}
+    assert event["eventType"] == "Microsoft.Resources.ResourceWriteSuccess"
+    assert event["topic"] == f"/subscriptions/{emu.subscription_id}"
+    assert event["subject"] == event["data"]["resourceUri"] == app_id(emu)
+    data = event["data"]
+    assert data["operationName"] == "Microsoft.App/containerApps/write"
+    assert data["resourceProvider"] == "Microsoft.App" and data["status"] == "Succeeded"
+    assert data["subscriptionId"] == emu.subscription_id and data["tenantId"] == emu.tenant_id
+    assert data["correlationId"] == "corr-1"
+    assert data["claims"][OBJECT_ID] == emu.person_oid("alice")
+    assert event["dataVersion"] == "2" and event["metadataVersion"] == "1"
+
+
+async def test_service_writes_carry_its_oid_and_appid(emu, make_raw) -> None:
+    emu.seed_resource_group("rg")
+    await make_raw(emu.service_token())("PUT", app_id(emu), {"location": "eastus"},
+                                        api_version=API)
+    await asyncio.sleep(0)
+    claims = emu.events[-1]["data"]["claims"]
+    assert claims[OBJECT_ID] == emu.service_oid and claims["appid"] == emu.service_appid
+
+
+async def test_event_is_emitted_when_the_operation_completes(emu, raw) -> None:
+    emu.lro_duration_s = 30
+    emu.seed_resource_group("rg")
+    _, _, headers = await raw("PUT", app_id(emu), {"location": "eastus"}, api_version=API)
+    op_url = headers["Azure-AsyncOperation"]
+    await asyncio.sleep(0.05)
+    assert emu.events == []
+    _, op, _ = await raw("GET", op_url, api_version=None)
+    assert op["status"] == "InProgress"
+    assert emu.get(app_id(emu))["properties"]["provisioningState"] == "InProgress"
+    emu.lro_duration_s = 0
+    _, op, _ = await raw("GET", op_url, api_version=None)
+    assert op["status"] == "Succeeded"
+    assert len(emu.events) == 1
+    assert emu.get(app_id(emu))["properties"]["provisioningState"] == "Succeeded"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "event_type", "operation"),
+    [
+        ("DELETE", "", None, "ResourceDeleteSuccess", "Microsoft.App/containerApps/delete"),
+        ("PATCH", "", {"tags": {"a": "b"}}, "ResourceWriteSuccess",
+         "Microsoft.App/containerApps/write"),
+        ("PATCH", "/providers/Microsoft.Resources/tags/default",
+         {"operation": "Merge", "properties": {"tags": {"a": "b"}}}, "ResourceWriteSuccess",
+         "Microsoft.Resources/tags/write"),
+    ],
+)
+async def test_each_write_emits_its_event(emu, raw, method, path, body, event_type,
+                                          operation) -> None:
+    emu.seed_container_app(app_id(emu))
+    status, _, _ = await raw(method, app_id(emu) + path, body, api_version=API)
+    assert status < 300
+    await asyncio.sleep(0)
+    (event,) = emu.events
+    assert event["eventType"] == f"Microsoft.Resources.{event_type}"
+    assert event["data"]["operationName"] == operation
+    assert event["data"]["resourceUri"] == app_id(emu) + path
+
+
+async def test_role_assignment_write_and_delete_events(emu, raw) -> None:
+    p = emu.seed_principal()
+    ra = (f"/subscriptions/{emu.subscription_id}/providers/Microsoft.Authorization"
+          f"/roleAssignments/{uuid.uuid4()}")
+    body = {"properties": {"principalId": p, "roleDefinitionId":
+                           "/providers/Microsoft.Authorization/roleDefinitions/"
+                           "acdd72a7-3385-48ef-bd42-f606fba81ae7"}}
+    await raw("PUT", ra, body)
+    await raw("PUT", ra, body)  # unchanged: no second event
+    await raw("DELETE", ra)
+    assert [e["data"]["operationName"] for e in emu.events] == [
+        "Microsoft.Authorization/roleAssignments/write",
+        "Microsoft.Authorization/roleAssignments/delete",
+    ]
+    assert emu.events[0]["data"]["resourceUri"] == ra
+
+
+async def test_failed_writes_and_reads_emit_nothing(emu, raw) -> None:
+    emu.seed_resource_group("rg")
+    await raw("PUT", app_id(emu), {"location": "eastus", "identity": {"type": "bad"}},
+              api_version=API)
+    await raw("GET", app_id(emu), api_version=API)
+    await asyncio.sleep(0)
+    assert emu.events == []
+
+
+async def test_seeding_emits_no_events_and_logs_nothing(emu) -> None:
+    emu.seed_container_app(app_id(emu), identity="SystemAssigned")
+    assert emu.events == [] and emu.request_log == []
+
+
+# -- delivery ---------------------------------------------------------------------------
+class Hook:
+    """A local webhook whose answers the test scripts."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, Any]] = []
+        self.script: list[int | str] = []  # statuses to answer, or "sleep"
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        kind = request.headers.get("aeg-event-type", "")
+        body = json.loads(await request.text())
+        self.requests.append((kind, body))
+        if kind == "SubscriptionValidation":
+            return web.json_response({"validationResponse": body[0]["data"]["validationCode"]})
+        action = self.script.pop(0) if self.script else 200
+        if action == "sleep":
+            await asyncio.sleep(1)
+            return web.Response(status=200)
+        return web.Response(status=int(action))
+
+    def notifications(self) -> list[list[dict[str, Any]]]:
+        return [b for k, b in self.requests if k == "Notification"]
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[tuple[Hook, str]]:
+    h = Hook()
+    app = web.Application()
+    app.router.add_post("/api/events", h.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield h, f"http://127.0.0.1:{port}/api/events"
+    await runner.cleanup()
+
+
+def _writes(emu: Emulator, raw: Callable, n: int) -> list[Any]:
+    emu.seed_resource_group("rg")
+    return [raw("PUT", f"{emu.seed_resource_group('rg')}/providers/Microsoft.Storage"
+                f"/storageAccounts/st{i}", {"location": "eastus"}, api_version="2023-05-01")
+            for i in range(n)]
+
+
+async def test_delivery_validates_then_sends_small_batches(emu, raw, hook) -> None:
+    h, url = hook
+    delivery = emu.deliver_to(url, batch_size=10)
+    for call in _writes(emu, raw, 23):
+        await call
+    await emu.drain_deliveries()
+    assert h.requests[0][0] == "SubscriptionValidation"
+    assert h.requests[0][1][0]["eventType"] == "Microsoft.EventGrid.SubscriptionValidationEvent"
+    batches = h.notifications()
+    assert all(1 <= len(b) <= 10 for b in batches)
+    assert [e["id"] for b in batches for e in b] == [e["id"] for e in emu.events]
+    assert delivery.validated and len(delivery.delivered) == 23
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 503])
+async def test_delivery_retries_transient_answers(emu, raw, hook, status) -> None:
+    h, url = hook
+    h.script = [status, status]
+    delivery = emu.deliver_to(url, backoff_s=0.01)
+    for call in _writes(emu, raw, 1):
+        await call
+    await emu.drain_deliveries()
+    assert len(h.notifications()) == 3
+    assert len(delivery.delivered) == 1 and delivery.dead_letters == []
+
+
+async def test_delivery_retries_timeouts(emu, raw, hook) -> None:
+    h, url = hook
+    h.script = ["sleep"]
+    delivery = emu.deliver_to(url, backoff_s=0.01, timeout_s=0.3)
+    for call in _writes(emu, raw, 1):
+        await call
+    await emu.drain_deliveries()
+    assert len(h.notifications()) == 2 and len(delivery.delivered) == 1
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 413])
+async def test_delivery_does_not_retry_other_4xx(emu, raw, hook, status) -> None:
+    h, url = hook
+    h.script = [status]
+    delivery = emu.deliver_to(url, backoff_s=0.01)
+    for call in _writes(emu, raw, 1):
+        await call
+    await emu.drain_deliveries()
+    assert len(h.notifications()) == 1
+    assert len(delivery.dead_letters) == 1 and delivery.delivered == []
+
+
+async def test_delivery_gives_up_after_bounded_attempts(emu, raw, hook) -> None:
+    h, url = hook
+    h.script = [500] * 10
+    delivery = emu.deliver_to(url, backoff_s=0.001, max_attempts=4)
+    for call in _writes(emu, raw, 1):
+        await call
+    await emu.drain_deliveries()
+    assert len(h.notifications()) == 4 and len(delivery.dead_letters) == 1
