@@ -36,7 +36,7 @@ import azure.functions as func
 if TYPE_CHECKING:
     import asyncio
 
-    from handlers.reconcile import Outcome, Warden
+    from handlers.reconcile import Warden
 
 __all__ = ["app", "on_event", "reconcile_timer", "DeliveryRetry", "event_to_dict"]
 
@@ -127,22 +127,6 @@ def event_to_dict(event: func.EventGridEvent) -> dict[str, Any]:
     }
 
 
-def _log_outcomes(outcomes: list[Outcome]) -> None:
-    for outcome in outcomes:
-        level = logging.WARNING if outcome.result == "retry" else logging.INFO
-        log.log(
-            level,
-            "event=%s app=%s result=%s correlation=%s changes=%d refused=%d error=%s",
-            outcome.event_id,
-            outcome.app,
-            outcome.result,
-            outcome.correlation_id,
-            len(outcome.changes),
-            len(outcome.refused),
-            outcome.error,
-        )
-
-
 @app.function_name(name="on_event")
 @app.event_grid_trigger(arg_name="event")
 async def on_event(event: func.EventGridEvent) -> None:
@@ -150,8 +134,8 @@ async def on_event(event: func.EventGridEvent) -> None:
     from handlers.reconcile import exit_code
 
     warden = await _holder.get()
+    # The Warden logs one structured line per outcome (event, app, correlation id).
     outcomes = await warden.handle_payload(event_to_dict(event))
-    _log_outcomes(outcomes)
     if exit_code(outcomes):
         errors = "; ".join(o.error or o.result for o in outcomes if o.result == "retry")
         raise DeliveryRetry(f"event {event.id}: transient failure, Event Grid will retry: {errors}")
@@ -177,7 +161,6 @@ async def reconcile_timer(timer: func.TimerRequest) -> None:
         counts[outcome.result] = counts.get(outcome.result, 0) + 1
     log.info("reconcile sweep: %d apps, %s", len(outcomes), counts)
     if exit_code(outcomes):
-        _log_outcomes([o for o in outcomes if o.result == "retry"])
         raise DeliveryRetry(
             f"reconcile sweep: {counts.get('retry', 0)} apps hit transient failures; "
             "the next run tries again"

@@ -209,7 +209,8 @@ async def _healthz(request: web.Request) -> web.StreamResponse:
 
 async def _drain_background(app: web.Application) -> None:
     """Let deliveries that outlived their answer finish, then cancel leftovers."""
-    tasks = set(app[_BACKGROUND])
+    running: set[asyncio.Task[list[Outcome]]] = app[_BACKGROUND]
+    tasks = set(running)
     if not tasks:
         return
     log.info("waiting up to %.0f s for %d unfinished deliveries", SHUTDOWN_GRACE, len(tasks))
@@ -241,7 +242,17 @@ def main(args: argparse.Namespace) -> int:
     host = getattr(args, "host", None) or DEFAULT_HOST
     port = getattr(args, "port", None)
     port = DEFAULT_PORT if port is None else int(port)
-    timeout = getattr(args, "timeout", None) or DEFAULT_TIMEOUT
+    timeout = getattr(args, "timeout", None)
+    timeout = DEFAULT_TIMEOUT if timeout is None else float(timeout)
+    if timeout <= 0:
+        print(f"aca-warden serve: --timeout must be positive, not {timeout:g}", file=sys.stderr)
+        return 2
+    if timeout >= 30:
+        print(
+            f"aca-warden serve: warning: --timeout {timeout:g} s; Event Grid stops waiting "
+            "for a webhook after 30 s",
+            file=sys.stderr,
+        )
     key = os.environ.get(KEY_ENV) or None
     if not is_loopback(host) and not key:
         print(
