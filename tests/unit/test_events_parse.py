@@ -595,3 +595,23 @@ def test_tags_uri_of_an_app_in_a_delete_event_is_ignored() -> None:
     event_type = "Microsoft.Resources.ResourceDeleteSuccess"
     event = one(resource_event("Microsoft.App/containerApps/delete", tags_uri, event_type))
     assert event.kind == "ignored"
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+@pytest.mark.parametrize("suffix", ["/providers/Microsoft.Resources/tags/default", ""])
+def test_deleting_all_tags_of_an_app_reconciles_it(schema: str, suffix: str) -> None:
+    # Tags API DELETE removes the grant tags while the app lives on: a write, not a delete.
+    event_type = "Microsoft.Resources.ResourceDeleteSuccess"
+    payload = resource_event("Microsoft.Resources/tags/delete", APP + suffix, event_type, schema)
+    assert (one(payload).kind, one(payload).app_id) == ("write", APP)
+
+
+def test_deleting_tags_of_something_else_is_ignored() -> None:
+    rg = f"/subscriptions/{SUB}/resourceGroups/rg-apps"
+    event_type = "Microsoft.Resources.ResourceDeleteSuccess"
+    uri = rg + "/providers/Microsoft.Resources/tags/default"
+    assert one(resource_event("Microsoft.Resources/tags/delete", uri, event_type)).kind == "ignored"
+
+
+def test_tags_delete_inside_a_write_event_is_ignored() -> None:
+    assert one(resource_event("Microsoft.Resources/tags/delete")).kind == "ignored"
