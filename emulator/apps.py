@@ -264,6 +264,26 @@ def _app_write(ctx: Ctx, ref: ResourceRef, body: dict[str, Any], previous: dict 
     return Reply(200 if previous else 201, app_view(stored), headers)
 
 
+def _app_action(ctx: Ctx, ref: ResourceRef, current: dict[str, Any], action: str) -> Reply:
+    """POST listSecrets (answers values), start and stop (long-running, Location)."""
+    verb = action.lower()
+    if verb == "listsecrets":
+        ctx.event("Microsoft.App/containerApps/listSecrets/action", ctx.path, "action")
+        config = current["properties"].get("configuration") or {}
+        return Reply(200, {"value": copy.deepcopy(config.get("secrets") or [])})
+    if verb in ("start", "stop"):
+        ctx.event(f"Microsoft.App/containerApps/{verb}/action", ctx.path, "action")
+        status = "Running" if verb == "start" else "Stopped"
+
+        def complete() -> None:
+            current["properties"]["runningStatus"] = status
+
+        headers = ctx.emu.start_operation(ctx, ref, complete, final=lambda: current)
+        headers.pop("Azure-AsyncOperation")  # final-state-via: location
+        return Reply(202, None, headers)
+    raise ArmError(400, "InvalidAction", f"The action '{action}' is not supported.")
+
+
 def _app(ctx: Ctx, ref: ResourceRef, action: str | None) -> Reply:
     store = ctx.store
     key = norm(ref.id)
@@ -271,10 +291,7 @@ def _app(ctx: Ctx, ref: ResourceRef, action: str | None) -> Reply:
     if action is not None:
         if ctx.method != "POST" or current is None:
             raise not_found(ref)
-        if action.lower() == "listsecrets":
-            secrets = current["properties"].get("configuration", {}).get("secrets") or []
-            return Reply(200, {"value": copy.deepcopy(secrets)})
-        raise ArmError(400, "InvalidAction", f"The action '{action}' is not supported.")
+        return _app_action(ctx, ref, current, action)
     if ctx.method == "GET":
         if current is None:
             raise not_found(ref)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pathlib
 from collections.abc import AsyncIterator
@@ -9,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from emulator import Emulator
 
@@ -113,3 +115,42 @@ async def authz_client(emu: Emulator) -> AsyncIterator[Any]:
         cred, emu.subscription_id, api_version="2022-04-01", **emu.client_kwargs()
     ) as client:
         yield client
+
+
+class Hook:
+    """A local webhook whose answers the test scripts."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, Any]] = []
+        self.script: list[int | str] = []  # statuses to answer, or "sleep"
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        kind = request.headers.get("aeg-event-type", "")
+        body = json.loads(await request.text())
+        self.requests.append((kind, body))
+        if kind == "SubscriptionValidation":
+            return web.json_response({"validationResponse": body[0]["data"]["validationCode"]})
+        action = self.script.pop(0) if self.script else 200
+        if action == "sleep":
+            await asyncio.sleep(1)
+            return web.Response(status=200)
+        return web.Response(status=int(action))
+
+    def notifications(self) -> list[list[dict[str, Any]]]:
+        return [b for k, b in self.requests if k == "Notification"]
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[tuple[Hook, str]]:
+    h = Hook()
+    app = web.Application()
+    app.router.add_post("/api/events", h.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield h, f"http://127.0.0.1:{port}/api/events"
+    await runner.cleanup()
+
+

@@ -140,3 +140,45 @@ async def test_default_azure_credential_in_process(monkeypatch) -> None:
         assert app.name == "app1" and token.token
         assert emu.count(kind="token") >= 1
         assert emu.count(principal=emu.service_oid) == 1
+
+
+async def test_cli_deliver_to_posts_events_to_the_webhook(tmp_path: Path, hook) -> None:
+    import asyncio
+
+    import aiohttp
+
+    h, url = hook
+    env_file = tmp_path / "emu.env"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "emulator", "--env-file", str(env_file), "--deliver-to", url,
+        cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        for _ in range(500):
+            if await asyncio.to_thread(env_file.exists):
+                break
+            await asyncio.sleep(0.02)
+        env = await asyncio.to_thread(_read_env, env_file)
+        endpoint, sub = env["WARDEN_ARM_ENDPOINT"], env["AZURE_SUBSCRIPTION_ID"]
+        ssl_ctx = await asyncio.to_thread(
+            __import__("ssl").create_default_context, cafile=env["SSL_CERT_FILE"])
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_ctx)) as s:
+            params = {"resource": endpoint, "api-version": "2019-08-01"}
+            async with s.get(env["IDENTITY_ENDPOINT"], params=params,
+                             headers={"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]}) as r:
+                token = (await r.json())["access_token"]
+            async with s.put(f"{endpoint}/subscriptions/{sub}/resourceGroups/rg1",
+                             params={"api-version": "2024-03-01"}, json={"location": "eastus"},
+                             headers={"Authorization": f"Bearer {token}"}) as r:
+                assert r.status == 201
+        for _ in range(250):
+            if h.notifications():
+                break
+            await asyncio.sleep(0.02)
+        assert h.requests[0][0] == "SubscriptionValidation"
+        (batch,) = h.notifications()
+        assert batch[0]["data"]["operationName"] == (
+            "Microsoft.Resources/subscriptions/resourceGroups/write")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 10)
+        assert proc.returncode == 0

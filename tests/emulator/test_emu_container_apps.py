@@ -225,3 +225,69 @@ async def test_sdk_raises_on_refused_create(emu, apps_client) -> None:
         await apps_client.container_apps.begin_create_or_update(
             "rg", "app1", {"location": "eastus", "identity": {"type": "Both"}})
     assert err.value.status_code == 400
+
+
+@pytest.mark.parametrize("itype", ["None", "SystemAssigned", "UserAssigned",
+                                   "SystemAssigned,UserAssigned"])
+async def test_every_identity_type_of_the_enum_is_accepted(emu, raw, uami, itype) -> None:
+    identity: dict[str, Any] = {"type": itype}
+    if "UserAssigned" in itype:
+        identity["userAssignedIdentities"] = {uami["id"]: {}}
+    status, body, _ = await raw("PUT", _app_id(emu), {"location": "eastus",
+                                                       "identity": identity}, api_version=API)
+    assert status == 201
+    assert body["identity"]["type"] == itype
+    assert ("principalId" in body["identity"]) == ("SystemAssigned" in itype)
+
+
+async def test_user_assigned_type_without_identities_is_400(emu, raw) -> None:
+    emu.seed_resource_group("rg")
+    status, _, _ = await raw("PUT", _app_id(emu), {"location": "eastus",
+                                                    "identity": {"type": "UserAssigned"}},
+                             api_version=API)
+    assert status == 400
+
+
+async def test_retry_after_is_configurable(emu, raw) -> None:
+    emu.retry_after_s = 3
+    emu.seed_resource_group("rg")
+    _, _, headers = await raw("PUT", _app_id(emu), {"location": "eastus"}, api_version=API)
+    assert headers["Retry-After"] == "3"
+
+
+async def test_system_principal_is_registered_with_type_and_time(emu, raw) -> None:
+    import time
+
+    emu.seed_resource_group("rg")
+    before = time.time()
+    _, body, _ = await raw("PUT", _app_id(emu), {"location": "eastus", "identity": {
+        "type": "SystemAssigned"}}, api_version=API)
+    p = emu.principal(body["identity"]["principalId"])
+    assert p.type == "ServicePrincipal" and before <= p.created <= time.time()
+    assert emu.principal(emu.service_oid).type == "ServicePrincipal"
+
+
+async def test_seeded_system_principal_is_past_the_replication_delay(emu, raw) -> None:
+    emu.principal_delay_s = 3600
+    app = emu.seed_container_app(_app_id(emu), identity="SystemAssigned")
+    assignment = (f"/subscriptions/{emu.subscription_id}/providers/Microsoft.Authorization"
+                  "/roleAssignments/6f1c1f0e-5b1a-4c59-9a53-0d7a4a3f7c21")
+    status, body, _ = await raw("PUT", assignment, {"properties": {
+        "principalId": app["identity"]["principalId"],
+        "roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/"
+                            "acdd72a7-3385-48ef-bd42-f606fba81ae7"}})
+    assert status == 201, body
+    assert body["properties"]["principalType"] == "ServicePrincipal"
+
+
+async def test_start_stop_and_list_secrets_actions(emu, apps_client) -> None:
+    emu.seed_container_app(_app_id(emu, name="app1"), properties={"configuration": {
+        "secrets": [{"name": "db", "value": "hunter2"}]}})
+    await (await apps_client.container_apps.begin_stop("rg", "app1", polling_interval=0)).result()
+    assert emu.get(_app_id(emu, name="app1"))["properties"]["runningStatus"] == "Stopped"
+    await (await apps_client.container_apps.begin_start("rg", "app1",
+                                                        polling_interval=0)).result()
+    assert emu.get(_app_id(emu, name="app1"))["properties"]["runningStatus"] == "Running"
+    secrets = await apps_client.container_apps.list_secrets("rg", "app1")
+    assert [(s.name, s.value) for s in secrets.value] == [("db", "hunter2")]
+    assert [e["eventType"] for e in emu.events] == ["Microsoft.Resources.ResourceActionSuccess"] * 3

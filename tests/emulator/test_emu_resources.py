@@ -158,3 +158,21 @@ async def test_tags_on_group_and_subscription(emu, raw) -> None:
         status, got, _ = await raw("PUT", scope + TAGS, {"properties": {"tags": {"a": "1"}}},
                                    api_version="2021-04-01")
         assert status == 200 and emu.get(scope)["tags"] == {"a": "1"}
+
+
+async def test_resource_group_head_answers_existence(emu, raw) -> None:
+    path = emu.seed_resource_group("rg")
+    assert (await raw("HEAD", path, api_version="2024-03-01"))[0] == 204
+    assert (await raw("HEAD", path + "x", api_version="2024-03-01"))[0] == 404
+
+
+async def test_group_delete_takes_its_resources_and_emits_their_deletes(emu, raw) -> None:
+    app = (f"/subscriptions/{emu.subscription_id}/resourceGroups/rg"
+           "/providers/Microsoft.App/containerApps/app1")
+    principal = emu.seed_container_app(app, identity="SystemAssigned")["identity"]["principalId"]
+    status, _, _ = await raw("DELETE", emu.seed_resource_group("rg"), api_version="2024-03-01")
+    assert status == 200 and emu.get(app) is None
+    assert emu.principal(principal).deleted
+    assert [e["data"]["operationName"] for e in emu.events] == [
+        "Microsoft.App/containerApps/delete",
+        "Microsoft.Resources/subscriptions/resourceGroups/delete"]
