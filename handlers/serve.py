@@ -138,7 +138,7 @@ class _EventHandler:
             return _json({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, 413)
         try:
             payload = json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             return _json({"error": f"body is not JSON: {exc}"}, 400)
 
         aeg_type = request.headers.get("aeg-event-type", "")

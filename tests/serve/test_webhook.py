@@ -116,6 +116,15 @@ async def test_body_that_is_not_json_is_400(
     assert warden.payloads == []
 
 
+async def test_absurdly_nested_json_is_400_not_a_crash(client: Any, warden: ScriptedWarden) -> None:
+    raw = b"[" * 200_000 + b"]" * 200_000
+    resp = await client.post(
+        "/api/events", data=io.BytesIO(raw), headers={"Content-Type": "application/json"}
+    )
+    assert resp.status == 400
+    assert warden.payloads == []
+
+
 async def test_body_above_one_mebibyte_is_413(client: Any, warden: ScriptedWarden) -> None:
     raw = b"[" + b" " * (MAX_BODY_BYTES - 1) + b"]"
     resp = await client.post(
