@@ -82,7 +82,7 @@ def to_arm_error(e: BaseException, what: str, *, app_level: bool = False) -> Arm
     if status is None:
         return Transient(f"{what}: {type(e).__name__}: {e}".strip())
     code = _error_code(e)
-    msg = getattr(getattr(e, "error", None), "message", None) or e.reason or ""
+    msg = getattr(getattr(e, "error", None), "message", None) or getattr(e, "reason", "") or ""
     text = f"{what}: {status} {code or ''} {msg}".replace("  ", " ").strip()
     if (status in (408, 429) or status >= 500
             or (status == 409 and "progress" in (code or msg).lower())

@@ -36,7 +36,7 @@ from handlers.azure import Arm
 from handlers.converge import Converger, Result
 from handlers.errors import Permanent, Transient
 from handlers.events import AppEvent, canonical_app_id, parse_payload
-from handlers.plan import is_ours, subscription_of
+from handlers.plan import Assignment, app_id_from_description, is_ours, subscription_of
 from handlers.policy import Policy, load_policy
 
 __all__ = ["Outcome", "Warden", "exit_code"]
@@ -103,7 +103,12 @@ class Warden:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Warden:
         """Load and validate the policy (PolicyError) and set up ARM access lazily."""
         env = os.environ if env is None else env
-        return cls(load_policy(env), Arm.from_env(env))
+        policy = load_policy(env)
+        try:
+            concurrency = max(1, int(env.get("WARDEN_CONCURRENCY") or 32))
+        except ValueError:
+            concurrency = 32
+        return cls(policy, Arm.from_env(env), concurrency=concurrency)
 
     async def close(self) -> None:
         await self.arm.close()
@@ -291,21 +296,35 @@ class Warden:
             if canonical:
                 listed[canonical.lower()] = {**app, "_canonical": canonical}
 
+        gone: dict[str, list[Assignment]] = {}
+        stale: dict[str, list[Assignment]] = {}
+        for a in assignments:
+            owner = canonical_app_id(app_id_from_description(a.description))
+            if not owner or subscription_of(owner) != sub.lower() or not is_ours(owner, a):
+                continue
+            current = listed.get(owner.lower())
+            if current is None:
+                gone.setdefault(owner, []).append(a)
+            elif a.principal_id.lower() != str(
+                    (current.get("identity") or {}).get("principalId") or "").lower():
+                stale.setdefault(owner.lower(), []).append(a)  # an earlier incarnation's
+
+        async def converge(app: dict[str, Any]) -> Outcome:
+            app_id = app["_canonical"]
+            out = await self._app(None, app_id, delete=False, app=app)
+            old = stale.get(app_id.lower())
+            if old and out.result in ("applied", "unchanged"):
+                revoked = await self.converger.revoke(old, dry_run=self.policy.dry_run)
+                out.changes += [f"planned: {c}" for c in revoked] if out.dry_run else revoked
+                out.result = "applied"
+            return out
+
         async def one(app: dict[str, Any]) -> Outcome:
             t0 = time.monotonic()
-            app_id = app["_canonical"]
-            out = await self._guarded(None, app_id, self._app(None, app_id, delete=False, app=app))
+            out = await self._guarded(None, app["_canonical"], converge(app))
             return self._done(out, None, t0)
 
         outcomes = list(await asyncio.gather(*(one(a) for a in listed.values())))
-        gone: dict[str, list] = {}
-        for a in assignments:
-            from handlers.plan import app_id_from_description
-
-            owner = canonical_app_id(app_id_from_description(a.description))
-            if owner and subscription_of(owner) == sub.lower() and is_ours(owner, a) \
-                    and owner.lower() not in listed:
-                gone.setdefault(owner, []).append(a)
 
         async def gc(app_id: str, owned: list) -> Outcome:
             t0 = time.monotonic()

@@ -87,3 +87,16 @@ async def test_reconcile_lists_subscriptions_when_none_given(world, warden, monk
     outs = await warden.reconcile_all()
     assert [o.result for o in outs] == ["unchanged"]
     assert not any(r.path.rstrip("/") == "/subscriptions" for r in world.emu.request_log)
+
+
+async def test_reconcile_revokes_grants_of_an_earlier_incarnation(world, warden):
+    app_id = world.app_id("app1")
+    await warden.handle_payload(await world.create_app("app1", TWO))
+    old = world.principal("app1")
+    await world.delete_app("app1")  # the delete event is lost
+    await warden.handle_payload(await world.create_app("app1", {"grant:rg": f"{READER}@."}))
+    new = world.principal("app1")
+    [out] = await warden.reconcile_all([world.sub])
+    assert out.result == "applied" and len(out.changes) == 2
+    assert {a["properties"]["principalId"] for a in ours(world, app_id)} == {new.lower()}
+    assert old != new
