@@ -11,17 +11,16 @@ Every item of a payload becomes exactly one :class:`AppEvent`, in input order:
     ``ResourceWriteSuccess`` for ``Microsoft.App/containerApps/write``, or for
     ``Microsoft.Resources/tags/write`` on ``<app id>/providers/Microsoft.Resources/tags/default``
     (or the bare app id); ARN ``Resources.CreatedOrUpdated`` of a container app.
-    Also (beyond the contract's table, which it extends) ``ResourceDeleteSuccess``
-    for ``Microsoft.Resources/tags/delete`` on an app's tags: the Tags API removed
-    every tag, grant tags included, while the app lives on -- ignoring it would
-    leave revoked grants in place until the next sweep.
 ``delete``
     ``ResourceDeleteSuccess`` for ``Microsoft.App/containerApps/delete``; ARN
     ``Resources.Deleted`` of a container app.
 ``ignored``
     anything else: other event types, failures, cancels, actions, other
     resource types, child resources of an app (``containerApps/x/authConfigs/y``),
-    tags of something that is not a container app, validation events.
+    tags of something that is not a container app, validation events, and
+    ``Microsoft.Resources/tags/delete`` (the contract's table does not list it;
+    grants of an app whose whole tags resource was deleted are revoked by the
+    next ``reconcile`` sweep).
 ``refused``
     the item itself is unusable: not an object, a required field missing or of
     the wrong type, a resource id that is not a well-formed ARM id.
@@ -64,7 +63,6 @@ VALIDATION_EVENT = "Microsoft.EventGrid.SubscriptionValidationEvent"
 _APP_WRITE = "microsoft.app/containerapps/write"
 _APP_DELETE = "microsoft.app/containerapps/delete"
 _TAGS_WRITE = "microsoft.resources/tags/write"
-_TAGS_DELETE = "microsoft.resources/tags/delete"
 _APP_TYPE = "microsoft.app/containerapps"
 _TAGS_SUFFIX = ("providers", "microsoft.resources", "tags", "default")
 
@@ -343,10 +341,6 @@ def _parse_resource_event(event_id: str, event_type: str, data: dict[str, Any]) 
         wanted = "write"
     elif not is_write and op == _APP_DELETE:
         wanted = "delete"
-    elif not is_write and op == _TAGS_DELETE:
-        # The app's tags were all removed (Tags API DELETE): the app itself is
-        # still there and its grant tags are gone, so it is reconciled.
-        wanted = "write"
     else:
         return event("ignored", None, f"operation {operation} of {event_type} is not handled")
 
