@@ -1,11 +1,11 @@
-"""Microsoft.App/containerApps, Microsoft.ManagedIdentity/userAssignedIdentities
-and plain stored resources of any other type.
+"""Microsoft.App/containerApps.
 
-Container app writes are long-running (``Azure-AsyncOperation`` + ``Location``
-+ ``Retry-After``) as the spec declares; the state changes at once, the write
-*completes* (provisioningState, event) when its operation finishes. Secret
-values are stored but never answered. Identity map keys are answered in ARM's
-mixed case (``.../resourcegroups/...``).
+Writes are long-running (``Azure-AsyncOperation`` + ``Location`` +
+``Retry-After``) as the spec declares: the state changes at once, the write
+*completes* (provisioningState, event) when its operation finishes. PATCH is a
+JSON merge patch. Secret values are stored but never answered, so a
+read-modify-write PUT fails like on ARM. Identity map keys are answered in
+ARM's mixed case (``.../resourcegroups/...``).
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import copy
 import uuid
 from typing import Any
 
+from .common import checked_tags, merge_patch, not_found, system_data
 from .context import Ctx, Reply
 from .ids import ResourceRef, mixed_case_id, norm, parse_resource_id
-from .state import ArmError, utc_now
+from .state import ArmError
 
-__all__ = ["handle_resource", "list_resources", "app_view", "IDENTITY_TYPES"]
+__all__ = ["handle_app", "app_view", "IDENTITY_TYPES", "APP_TYPE", "UAMI_TYPE"]
 
 APP_TYPE = "microsoft.app/containerapps"
 UAMI_TYPE = "microsoft.managedidentity/userassignedidentities"
@@ -28,52 +29,6 @@ _READ_ONLY_PROPS = (
     "latestRevisionFqdn", "outboundIpAddresses", "eventStreamEndpoint",
     "customDomainVerificationId",
 )
-
-
-def checked_tags(body: dict[str, Any], default: Any = None) -> dict[str, str]:
-    """``tags`` of a request body: an object of strings, else 400."""
-    tags = body.get("tags", default)
-    tags = {} if tags is None else tags
-    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
-        raise ArmError(400, "InvalidRequestContent", "'tags' must be an object of strings.")
-    return dict(tags)
-
-
-def not_found(ref: ResourceRef) -> ArmError:
-    return ArmError(
-        404,
-        "ResourceNotFound",
-        f"The Resource '{ref.type}/{ref.name}' under resource group '{ref.resource_group}' "
-        "was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
-    )
-
-
-def system_data(ctx: Ctx, previous: dict[str, Any] | None) -> dict[str, Any]:
-    who = ctx.claims.get("upn") or ctx.claims.get("appid") or ctx.caller_oid
-    by_type = "User" if ctx.claims.get("idtyp") == "user" else "Application"
-    now = utc_now()
-    old = (previous or {}).get("systemData") or {}
-    return {
-        "createdBy": old.get("createdBy", who),
-        "createdByType": old.get("createdByType", by_type),
-        "createdAt": old.get("createdAt", now),
-        "lastModifiedBy": who,
-        "lastModifiedByType": by_type,
-        "lastModifiedAt": now,
-    }
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
 
 
 # -- identity ------------------------------------------------------------------------
@@ -284,7 +239,7 @@ def _app_action(ctx: Ctx, ref: ResourceRef, current: dict[str, Any], action: str
     raise ArmError(400, "InvalidAction", f"The action '{action}' is not supported.")
 
 
-def _app(ctx: Ctx, ref: ResourceRef, action: str | None) -> Reply:
+def handle_app(ctx: Ctx, ref: ResourceRef, action: str | None) -> Reply:
     store = ctx.store
     key = norm(ref.id)
     current = store.resources.get(key)
@@ -321,122 +276,3 @@ def _app(ctx: Ctx, ref: ResourceRef, action: str | None) -> Reply:
 
         return Reply(202, None, ctx.emu.start_operation(ctx, ref, complete, final=None))
     raise ArmError(405, "MethodNotAllowed", f"The method '{ctx.method}' is not allowed.")
-
-
-def _identity(ctx: Ctx, ref: ResourceRef) -> Reply:
-    store = ctx.store
-    key = norm(ref.id)
-    current = store.resources.get(key)
-    if ctx.method == "GET":
-        if current is None:
-            raise not_found(ref)
-        return Reply(200, current)
-    if ctx.method in ("PUT", "PATCH"):
-        store.require_group(ref.subscription, ref.resource_group)
-        body = ctx.json_object()
-        if ctx.method == "PATCH":
-            if current is None:
-                raise not_found(ref)
-            body = {"location": current["location"], **body}
-        location = body.get("location")
-        if not isinstance(location, str) or not location:
-            raise ArmError(400, "LocationRequired",
-                           "The location property is required for this definition.")
-        if current is None:
-            oid, client = str(uuid.uuid4()), str(uuid.uuid4())
-            store.add_principal(oid, "ServicePrincipal", name=ref.name, app_id=client,
-                                kind="user-assigned")
-        else:
-            oid = current["properties"]["principalId"]
-            client = current["properties"]["clientId"]
-        stored = {
-            "id": current["id"] if current else mixed_case_id(ref.id),
-            "location": location,
-            "name": ref.name,
-            "properties": {
-                "clientId": client, "principalId": oid, "tenantId": store.tenant_id,
-                "isolationScope": "None",
-            },
-            "tags": checked_tags(body, current.get("tags") if current else None),
-            "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
-            "systemData": system_data(ctx, current),
-        }
-        store.resources[key] = stored
-        ctx.event("Microsoft.ManagedIdentity/userAssignedIdentities/write", ctx.path)
-        return Reply(200 if current else 201, stored)
-    if ctx.method == "DELETE":
-        if current is None:
-            return Reply(204)
-        del store.resources[key]
-        store.delete_principal(current["properties"]["principalId"])
-        ctx.event("Microsoft.ManagedIdentity/userAssignedIdentities/delete", ctx.path, "delete")
-        return Reply(200)
-    raise ArmError(405, "MethodNotAllowed", f"The method '{ctx.method}' is not allowed.")
-
-
-def _generic(ctx: Ctx, ref: ResourceRef) -> Reply:
-    store = ctx.store
-    key = norm(ref.id)
-    current = store.resources.get(key)
-    if ctx.method == "GET":
-        if current is None:
-            raise not_found(ref)
-        return Reply(200, current)
-    if ctx.method in ("PUT", "PATCH"):
-        store.require_group(ref.subscription, ref.resource_group)
-        body = ctx.json_object()
-        if ctx.method == "PATCH":
-            if current is None:
-                raise not_found(ref)
-            body = merge_patch(current, body)
-        if not isinstance(body.get("properties", {}), dict):
-            raise ArmError(400, "InvalidRequestContent", "'properties' must be an object.")
-        stored = {
-            k: copy.deepcopy(v) for k, v in body.items()
-            if k in ("location", "properties", "kind", "sku", "identity", "zones")
-        }
-        stored["tags"] = checked_tags(body)
-        stored.update(
-            id=current["id"] if current else ref.id, name=ref.name, type=ref.type,
-            systemData=system_data(ctx, current),
-        )
-        stored.setdefault("properties", {})
-        store.resources[key] = stored
-        ctx.event(f"{ref.type}/write", ctx.path)
-        return Reply(200 if current else 201, stored)
-    if ctx.method == "DELETE":
-        if current is None:
-            return Reply(204)
-        del store.resources[key]
-        ctx.event(f"{ref.type}/delete", ctx.path, "delete")
-        return Reply(200)
-    raise ArmError(405, "MethodNotAllowed", f"The method '{ctx.method}' is not allowed.")
-
-
-def handle_resource(ctx: Ctx, ref: ResourceRef, action: str | None = None) -> Reply:
-    kind = ref.type.lower()
-    if kind == APP_TYPE:
-        return _app(ctx, ref, action)
-    if action is not None:
-        raise ArmError(400, "InvalidAction", f"The action '{action}' is not supported.")
-    if kind == UAMI_TYPE:
-        return _identity(ctx, ref)
-    return _generic(ctx, ref)
-
-
-def list_resources(ctx: Ctx, sub: str, rg: str | None, rtype: str | None) -> Reply:
-    """List by subscription or group, optionally of one type, in creation order."""
-    store = ctx.store
-    if rg is None:
-        store.require_subscription(sub)
-    else:
-        store.require_group(sub, rg)
-    prefix = norm(f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg else "")) + "/"
-    items = []
-    for key, body in store.resources.items():
-        if not key.startswith(prefix):
-            continue
-        if rtype is not None and str(body.get("type", "")).lower() != rtype.lower():
-            continue
-        items.append(app_view(body) if body.get("type", "").lower() == APP_TYPE else body)
-    return ctx.page(items)

@@ -17,21 +17,22 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import trustme
 from aiohttp import web
 
-from .apps import app_view
 from .auth import PersonCredential, TokenError, TokenIssuer
 from .context import Ctx, PendingEvent, Reply
 from .events import Delivery, build_event
 from .faults import FaultBook, TokenBucket
-from .ids import ResourceRef, norm
+from .ids import ResourceRef
+from .lro import Operations
+from .msi import token_answer
 from .router import dispatch, is_poll_path
 from .seed import SeedMixin
-from .state import ArmError, Store, utc_now
+from .state import ArmError, Store
 
 __all__ = ["Emulator", "RequestRecord"]
 
@@ -50,18 +51,6 @@ class RequestRecord:
     status: int  # 0 = connection dropped on purpose
     principal_oid: str | None
     ts: float
-
-
-@dataclass
-class Operation:
-    id: str
-    ctx: Ctx
-    events: list[PendingEvent]
-    complete: Callable[[], None]
-    final: Callable[[], dict[str, Any] | None] | None
-    started: float = field(default_factory=time.time)
-    status: str = "InProgress"
-    ended: float | None = None
 
 
 class _Reset(Exception):
@@ -102,7 +91,7 @@ class Emulator(SeedMixin):
                                  app_id=self.service_appid, kind="service", age_s=86400)
         self.request_log: list[RequestRecord] = []
         self.events: list[dict[str, Any]] = []
-        self.operations: dict[str, Operation] = {}
+        self.lro = Operations(self)
         self.faults = FaultBook()
         self._bucket_conf = write_bucket
         self._buckets: dict[str, TokenBucket] = {}
@@ -197,6 +186,10 @@ class Emulator(SeedMixin):
                      apply_first: bool = False, reset: bool = False) -> None:
         self.faults.add(method, path_regex, status, code, count, apply_first, reset)
 
+    def clear_faults(self) -> None:
+        """Disarm every injected fault that has not fired yet."""
+        self.faults.clear()
+
     def set_write_bucket(self, capacity: float | None, refill_per_s: float = 1.0) -> None:
         self._bucket_conf = None if capacity is None else (capacity, refill_per_s)
         self._buckets.clear()
@@ -245,48 +238,14 @@ class Emulator(SeedMixin):
             for d in self._deliveries:
                 d.put(event)
 
-    # -- long-running operations --------------------------------------------------
+    # -- long-running operations (see lro.py) -------------------------------------
     def start_operation(self, ctx: Ctx, ref: ResourceRef, complete: Callable[[], None],
                         final: Callable[[], dict[str, Any] | None] | None) -> dict[str, str]:
-        op = Operation(str(uuid.uuid4()), ctx, list(ctx.events), complete, final)
-        ctx.events.clear()
-        self.operations[op.id] = op
-        asyncio.get_running_loop().call_later(self.lro_duration_s, self._finish, op)
-        body = self.store.resources.get(norm(ref.id)) or {}
-        loc = str(body.get("location", "eastus")).replace(" ", "").lower()
-        base = f"{self.endpoint}/subscriptions/{ref.subscription}/providers/Microsoft.App/" \
-               f"locations/{loc}"
-        query = f"?api-version={ctx.api_version}"
-        return {
-            "Azure-AsyncOperation": f"{base}/containerappOperationStatuses/{op.id}{query}",
-            "Location": f"{base}/containerappOperationResults/{op.id}{query}",
-            "Retry-After": str(self.retry_after_s),
-        }
-
-    def _finish(self, op: Operation) -> None:
-        if op.status != "InProgress":
-            return
-        op.complete()
-        op.status, op.ended = "Succeeded", time.time()
-        self._emit(op.ctx, op.events)
+        """Start an LRO for a write; answers its Azure-AsyncOperation/Location headers."""
+        return self.lro.start(ctx, ref, complete, final)
 
     def poll(self, ctx: Ctx, status_form: bool, op_id: str) -> Reply:
-        op = self.operations.get(op_id.lower()) or self.operations.get(op_id)
-        if op is None:
-            raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' was not found.")
-        if op.status == "InProgress" and time.time() >= op.started + self.lro_duration_s:
-            self._finish(op)
-        retry = {"Retry-After": str(self.retry_after_s)}
-        if status_form:
-            body = {"id": ctx.path, "name": op.id, "status": op.status,
-                    "startTime": utc_now(op.started)}
-            if op.ended:
-                body["endTime"] = utc_now(op.ended)
-            return Reply(200, body, retry if op.status == "InProgress" else {})
-        if op.status == "InProgress":
-            return Reply(202, None, {**retry, "Location": ctx.url})
-        result = op.final() if op.final else None
-        return Reply(200, app_view(result)) if result else Reply(204)
+        return self.lro.poll(ctx, status_form, op_id)
 
     # -- HTTP -------------------------------------------------------------------------
     def _log(self, request: web.Request, kind: str, status: int, oid: str | None) -> None:
@@ -295,44 +254,12 @@ class Emulator(SeedMixin):
                                               time.time()))
 
     async def _token(self, request: web.Request) -> web.Response:
-        status, oid = 200, None
+        status, oid = 500, None
         try:
-            if request.headers.get("X-IDENTITY-HEADER") != self.identity_header:
-                status = 401
-                return web.json_response({"error": {"code": "Unauthorized", "message":
-                                          "X-IDENTITY-HEADER is missing or wrong."}}, status=401)
-            resource = request.query.get("resource")
-            if not resource or request.query.get("api-version") != "2019-08-01":
-                status = 400
-                return web.json_response({"error": {"code": "BadRequest", "message":
-                                          "resource and api-version=2019-08-01 are required."}},
-                                         status=400)
-            oid, appid = self.service_oid, self.service_appid
-            wanted = request.query.get("client_id") or request.query.get("principal_id")
-            if wanted or request.query.get("mi_res_id"):
-                found = self._find_uami(wanted, request.query.get("mi_res_id"))
-                if found is None:
-                    status = 400
-                    return web.json_response({"error": {"code": "BadRequest", "message":
-                                              "No such managed identity."}}, status=400)
-                oid, appid = found
-            token, exp = self.issuer.mint(oid=oid, audience=resource, appid=appid)
-            return web.json_response({"access_token": token, "expires_on": str(exp),
-                                      "resource": resource, "token_type": "Bearer",
-                                      "client_id": appid})
+            status, oid, body = token_answer(self, request)
+            return web.json_response(body, status=status)
         finally:
             self._log(request, "token", status, oid)
-
-    def _find_uami(self, wanted: str | None, res_id: str | None) -> tuple[str, str] | None:
-        for key, body in self.store.resources.items():
-            props = body.get("properties") or {}
-            if "clientId" not in props:
-                continue
-            if (res_id and key == norm(res_id)) or (
-                wanted and wanted.lower() in (props["clientId"], props["principalId"])
-            ):
-                return props["principalId"], props["clientId"]
-        return None
 
     async def _arm(self, request: web.Request) -> web.StreamResponse:
         low = [s.lower() for s in request.path.split("/") if s]

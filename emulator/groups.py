@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .apps import app_view, checked_tags
+from .apps import app_view
+from .common import checked_tags
 from .context import Ctx, Reply
 from .ids import norm, segments
 from .state import ArmError

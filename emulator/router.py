@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .apps import handle_resource, list_resources
 from .authz import handle_authorization
 from .context import Ctx, Reply
 from .groups import list_groups, resource_group, subscriptions, tags_at_scope
 from .ids import parse_resource_id
+from .resources import handle_resource, list_resources
 from .state import ArmError
 
 __all__ = ["dispatch", "is_poll_path"]

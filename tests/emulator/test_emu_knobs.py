@@ -30,6 +30,12 @@ async def test_fault_answers_the_next_n_matching_requests(emu, raw) -> None:
     assert status == 200
 
 
+async def test_clear_faults_disarms_them(emu, raw) -> None:
+    emu.inject_fault("GET", "subscriptions", 500, "InternalServerError", count=5)
+    emu.clear_faults()
+    assert (await raw("GET", "/subscriptions", api_version="2022-12-01"))[0] == 200
+
+
 async def test_fault_matches_method(emu, raw) -> None:
     emu.seed_container_app(app_id(emu))
     emu.inject_fault("PATCH", "containerApps", 409, "Conflict")

@@ -1,0 +1,134 @@
+"""Microsoft.ManagedIdentity/userAssignedIdentities, plain stored resources of any
+other type (so storage accounts and vaults can be scopes), and resource lists."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+
+from .apps import APP_TYPE, UAMI_TYPE, app_view, handle_app
+from .common import checked_tags, merge_patch, not_found, system_data
+from .context import Ctx, Reply
+from .ids import ResourceRef, mixed_case_id, norm
+from .state import ArmError
+
+__all__ = ["handle_resource", "list_resources"]
+
+
+def _identity(ctx: Ctx, ref: ResourceRef) -> Reply:
+    store = ctx.store
+    key = norm(ref.id)
+    current = store.resources.get(key)
+    if ctx.method == "GET":
+        if current is None:
+            raise not_found(ref)
+        return Reply(200, current)
+    if ctx.method in ("PUT", "PATCH"):
+        store.require_group(ref.subscription, ref.resource_group)
+        body = ctx.json_object()
+        if ctx.method == "PATCH":
+            if current is None:
+                raise not_found(ref)
+            body = {"location": current["location"], **body}
+        location = body.get("location")
+        if not isinstance(location, str) or not location:
+            raise ArmError(400, "LocationRequired",
+                           "The location property is required for this definition.")
+        if current is None:
+            oid, client = str(uuid.uuid4()), str(uuid.uuid4())
+            store.add_principal(oid, "ServicePrincipal", name=ref.name, app_id=client,
+                                kind="user-assigned")
+        else:
+            oid = current["properties"]["principalId"]
+            client = current["properties"]["clientId"]
+        stored = {
+            "id": current["id"] if current else mixed_case_id(ref.id),
+            "location": location,
+            "name": ref.name,
+            "properties": {
+                "clientId": client, "principalId": oid, "tenantId": store.tenant_id,
+                "isolationScope": "None",
+            },
+            "tags": checked_tags(body, current.get("tags") if current else None),
+            "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+            "systemData": system_data(ctx, current),
+        }
+        store.resources[key] = stored
+        ctx.event("Microsoft.ManagedIdentity/userAssignedIdentities/write", ctx.path)
+        return Reply(200 if current else 201, stored)
+    if ctx.method == "DELETE":
+        if current is None:
+            return Reply(204)
+        del store.resources[key]
+        store.delete_principal(current["properties"]["principalId"])
+        ctx.event("Microsoft.ManagedIdentity/userAssignedIdentities/delete", ctx.path, "delete")
+        return Reply(200)
+    raise ArmError(405, "MethodNotAllowed", f"The method '{ctx.method}' is not allowed.")
+
+
+def _generic(ctx: Ctx, ref: ResourceRef) -> Reply:
+    store = ctx.store
+    key = norm(ref.id)
+    current = store.resources.get(key)
+    if ctx.method == "GET":
+        if current is None:
+            raise not_found(ref)
+        return Reply(200, current)
+    if ctx.method in ("PUT", "PATCH"):
+        store.require_group(ref.subscription, ref.resource_group)
+        body = ctx.json_object()
+        if ctx.method == "PATCH":
+            if current is None:
+                raise not_found(ref)
+            body = merge_patch(current, body)
+        if not isinstance(body.get("properties", {}), dict):
+            raise ArmError(400, "InvalidRequestContent", "'properties' must be an object.")
+        stored = {
+            k: copy.deepcopy(v) for k, v in body.items()
+            if k in ("location", "properties", "kind", "sku", "identity", "zones")
+        }
+        stored["tags"] = checked_tags(body)
+        stored.update(
+            id=current["id"] if current else ref.id, name=ref.name, type=ref.type,
+            systemData=system_data(ctx, current),
+        )
+        stored.setdefault("properties", {})
+        store.resources[key] = stored
+        ctx.event(f"{ref.type}/write", ctx.path)
+        return Reply(200 if current else 201, stored)
+    if ctx.method == "DELETE":
+        if current is None:
+            return Reply(204)
+        del store.resources[key]
+        ctx.event(f"{ref.type}/delete", ctx.path, "delete")
+        return Reply(200)
+    raise ArmError(405, "MethodNotAllowed", f"The method '{ctx.method}' is not allowed.")
+
+
+def handle_resource(ctx: Ctx, ref: ResourceRef, action: str | None = None) -> Reply:
+    kind = ref.type.lower()
+    if kind == APP_TYPE:
+        return handle_app(ctx, ref, action)
+    if action is not None:
+        raise ArmError(400, "InvalidAction", f"The action '{action}' is not supported.")
+    if kind == UAMI_TYPE:
+        return _identity(ctx, ref)
+    return _generic(ctx, ref)
+
+
+def list_resources(ctx: Ctx, sub: str, rg: str | None, rtype: str | None) -> Reply:
+    """List by subscription or group, optionally of one type, in creation order."""
+    store = ctx.store
+    if rg is None:
+        store.require_subscription(sub)
+    else:
+        store.require_group(sub, rg)
+    prefix = norm(f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg else "")) + "/"
+    items = []
+    for key, body in store.resources.items():
+        if not key.startswith(prefix):
+            continue
+        if rtype is not None and str(body.get("type", "")).lower() != rtype.lower():
+            continue
+        items.append(app_view(body) if body.get("type", "").lower() == APP_TYPE else body)
+    return ctx.page(items)
