@@ -1,0 +1,101 @@
+"""The deployment template's must-haves (contract: "Deployment must-haves"), read from infra/.
+
+checkov (make lint) checks the templates for security findings; these tests pin
+what the product needs from them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+USER_ACCESS_ADMIN = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+RBAC_ADMIN = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+
+
+def read(name: str) -> str:
+    return (INFRA / name).read_text(encoding="utf-8")
+
+
+def test_azure_yaml_deploys_the_function_then_creates_event_subscriptions() -> None:
+    text = (INFRA.parent / "azure.yaml").read_text(encoding="utf-8")
+    assert re.search(
+        r"^  warden:\n    project: \.\n    language: python\n    host: function$", text, re.M
+    )
+    assert re.search(
+        r"^  postdeploy:\n(?:    .*\n)*      run: \./infra/scripts/postdeploy\.sh$", text, re.M
+    )
+    script = read("scripts/postdeploy.sh")
+    assert "--template-file infra/events.bicep" in script
+
+
+def test_function_app_is_flex_consumption_python_311_with_keyless_storage() -> None:
+    app = read("modules/app.bicep")
+    assert "tier: 'FlexConsumption'" in app
+    assert re.search(r"runtime: \{\s*name: 'python'\s*version: '3.11'", app)
+    assert "allowSharedKeyAccess: false" in app
+    assert "AzureWebJobsStorage__accountName: storage.name" in app
+    assert "AzureWebJobsStorage__credential: 'managedidentity'" in app
+    assert "Microsoft.Insights/components" in app and "DisableLocalAuth: true" in app
+
+
+def test_event_subscription_schema_batch_retry_dead_letter_and_filter() -> None:
+    sub = read("modules/event-subscription.bicep")
+    assert "eventDeliverySchema: 'EventGridSchema'" in sub
+    assert "endpointType: 'AzureFunction'" in sub
+    assert "retryPolicy:" in sub and "deadLetterDestination:" in sub
+    assert "endpointType: 'StorageBlob'" in sub
+    ops = re.search(
+        r"operatorType: 'StringIn'\s*key: 'data.operationName'\s*values: \[(.*?)\]", sub, re.S
+    )
+    assert ops is not None
+    assert sorted(re.findall(r"'([^']+)'", ops.group(1))) == [
+        "Microsoft.App/containerApps/delete",
+        "Microsoft.App/containerApps/write",
+        "Microsoft.Resources/tags/write",
+    ]
+    events = read("events.bicep")
+    batch = re.search(r"@maxValue\((\d+)\)\n(?:@.*\n)*param maxEventsPerBatch int = (\d+)", events)
+    assert batch is not None and int(batch.group(2)) <= int(batch.group(1)) <= 10
+    assert (
+        "functions/${functionName}" in events and "param functionName string = 'on_event'" in events
+    )
+    assert "existingSystemTopics" in events  # one system topic per source: reuse one
+
+
+def test_system_topic_watches_the_azure_subscription() -> None:
+    topic = read("modules/system-topic.bicep")
+    assert "topicType: 'Microsoft.Resources.Subscriptions'" in topic
+    assert "source: subscription().id" in topic
+    assert "location: 'global'" in topic
+
+
+def test_rbac_administrator_is_constrained_and_never_delegates_privileged_roles() -> None:
+    access = read("modules/access.bicep")
+    assert f"rbacAdministrator: '{RBAC_ADMIN}'" in access
+    forbidden = re.search(r"var forbidden = '([^']+)'", access)
+    assert forbidden is not None
+    assert {g.strip() for g in forbidden.group(1).split(",")} == {
+        OWNER,
+        USER_ACCESS_ADMIN,
+        RBAC_ADMIN,
+    }
+    assert access.count("ForAnyOfAllValues:GuidNotEquals {${forbidden}}") == 2
+    assert access.count("ForAnyOfAnyValues:GuidEquals {${allowed}}") == 2
+    grantor = access[access.index("resource grantor") :]
+    assert "condition: condition" in grantor and "conditionVersion: '2.0'" in grantor
+    assert "if (createMissingIdentities)" in access  # Managed Identity Contributor only then
+
+
+def test_custom_role_reads_and_writes_container_apps_and_assigns_identities_only() -> None:
+    main = read("main.bicep")
+    actions = re.search(r"actions: \[(.*?)\]", main, re.S)
+    assert actions is not None
+    assert sorted(re.findall(r"'([^']+)'", actions.group(1))) == [
+        "Microsoft.App/containerApps/read",
+        "Microsoft.App/containerApps/write",
+        "Microsoft.App/managedEnvironments/join/action",
+        "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
+    ]
