@@ -8,7 +8,8 @@
 # azd environment values (set with `azd env set NAME VALUE`):
 #   WARDEN_EXISTING_SYSTEM_TOPICS  JSON object {"<subscription guid>": "<system topic id>"}
 #                                  of subscription system topics to reuse (at most one
-#                                  system topic per source may exist)
+#                                  system topic per source may exist); unset: found with
+#                                  `az eventgrid system-topic list`
 #   WARDEN_TOPIC_RESOURCE_GROUP    resource group for new system topics (rg-aca-warden-events)
 #   WARDEN_MAX_EVENTS_PER_BATCH    events per delivery (4)
 # Needs the Azure CLI, signed in (`az login`) as someone who may deploy to every
@@ -39,12 +40,34 @@ fi
 # "a,b" -> ["a","b"]
 ids_json="[$(printf '%s' "$WARDEN_SUBSCRIPTION_IDS" | tr -d ' \t\r\n' | sed 's/[^,][^,]*/"&"/g')]"
 existing="${WARDEN_EXISTING_SYSTEM_TOPICS:-}"
-[ -n "$existing" ] || existing='{}'
 
+found=""
 for sub in $(printf '%s' "$WARDEN_SUBSCRIPTION_IDS" | tr ',' ' '); do
     echo "postdeploy: registering Microsoft.EventGrid in subscription $sub"
     az provider register --namespace Microsoft.EventGrid --subscription "$sub" --wait --output none
+    # A subscription holds at most one system topic for itself: reuse one that
+    # someone else made (ours, evgt-aca-warden-*, stays managed by the template).
+    if [ -z "$existing" ]; then
+        topic=$(az eventgrid system-topic list --subscription "$sub" \
+            --query "[?topicType=='Microsoft.Resources.Subscriptions' && !starts_with(name, 'evgt-aca-warden-')].id | [0]" \
+            --output tsv 2>/dev/null || true)
+        if [ -n "$topic" ]; then
+            identity=$(az eventgrid system-topic show --ids "$topic" --query "identity.type" --output tsv)
+            case "$identity" in
+                *SystemAssigned*) ;;
+                *)
+                    echo "postdeploy: reusing $topic, which has no system-assigned identity;" \
+                        "dead letters need one: az eventgrid system-topic update --ids $topic" \
+                        "--identity systemassigned" >&2
+                    exit 1
+                    ;;
+            esac
+            echo "postdeploy: reusing the existing system topic $topic"
+            found="$found${found:+,}\"$sub\":\"$topic\""
+        fi
+    fi
 done
+[ -n "$existing" ] || existing="{$found}"
 
 # The function is indexed a little after the package lands: retry a few times.
 attempt=1
