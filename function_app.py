@@ -23,6 +23,9 @@ every invocation of a worker process. It is created on first use, not at
 import (indexing the functions must not touch the network or the policy), and
 closed when the worker exits. Handlers are imported lazily for the same reason:
 importing this module costs little more than importing ``azure.functions``.
+A policy that does not load makes the first invocation (and every later one)
+fail with the policy's error: events are retried and, if it is not fixed in
+time, dead-lettered, from where they can be fed back to ``handle``.
 """
 
 from __future__ import annotations
