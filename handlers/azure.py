@@ -212,9 +212,10 @@ def _split_app(app_id: str) -> tuple[str, str, str]:
     return p[2], p[4], p[8]  # /subscriptions/{s}/resourceGroups/{rg}/providers/NS/type/{name}
 
 
-def _raw(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
-    """A ``cls=`` callback for the SDK: the raw JSON body instead of a model."""
-    return pipeline_response.http_response.json()
+def _json_of(pipeline_response: Any) -> Any:
+    """The JSON body of a (final LRO) response, {} when there is none."""
+    http = pipeline_response.http_response
+    return http.json() if http.text() else {}
 
 
 def _assignment(m: Any) -> Assignment:
@@ -246,6 +247,10 @@ class Arm:
         self._clients: dict[tuple[str, str], Any] = {}
         self.pacer = WritePacer()
         self._claims: dict[str, Any] | None = None
+        self._session: Any = None
+        self._transport: Any = None
+        self._claims_lock: asyncio.Lock | None = None
+        self.polling_interval = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Arm:
@@ -270,15 +275,33 @@ class Arm:
                     exclude_shared_token_cache_credential=True, **kw)
         return self._credential
 
+    def _shared_transport(self) -> Any:
+        """One aiohttp session (one TLS context, one connection pool) for every client.
+
+        azure-core would otherwise build a new SSL context per request when given a
+        CA bundle path, which defeats connection reuse and costs a handshake each time.
+        """
+        if self._transport is None:
+            import ssl
+
+            import aiohttp
+            from azure.core.pipeline.transport import AioHttpTransport
+
+            ctx = ssl.create_default_context(cafile=self.ca_bundle)
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=ctx, limit=100), trust_env=True,
+                cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
+            self._transport = AioHttpTransport(session=self._session, session_owner=False,
+                                               connection_timeout=5, read_timeout=15)
+        return self._transport
+
     def _kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = dict(
-            base_url=self.endpoint, credential_scopes=[self.scope], polling_interval=1,
+        return dict(
+            base_url=self.endpoint, credential_scopes=[self.scope],
+            polling_interval=self.polling_interval,
             retry_total=self.retry_total, retry_backoff_factor=self.retry_backoff_s,
-            retry_backoff_max=4, timeout=20,
-            connection_timeout=5, read_timeout=15, custom_hook_policy=self.pacer.policy())
-        if self.ca_bundle:
-            kw["connection_verify"] = self.ca_bundle
-        return kw
+            retry_backoff_max=4, timeout=20, transport=self._shared_transport(),
+            custom_hook_policy=self.pacer.policy())
 
     def _client(self, kind: str, subscription: str = "") -> Any:
         key = (kind, subscription.lower())
@@ -301,6 +324,9 @@ class Arm:
         clients, self._clients = list(self._clients.values()), {}
         for c in clients:
             await c.close()
+        if self._session is not None:
+            session, self._session, self._transport = self._session, None, None
+            await session.close()
         if self._credential is not None:
             cred, self._credential = self._credential, None
             close = getattr(cred, "close", None)
@@ -310,35 +336,70 @@ class Arm:
     async def own_identity(self) -> tuple[str | None, str | None]:
         """The service's own (object id, app id), read from its ARM token (not an ARM request)."""
         if self._claims is None:
-            try:
-                token = await self.credential().get_token(self.scope)
-            except Exception as e:  # noqa: BLE001 - no token, no ARM either: retry later
-                raise Transient(f"cannot get a token for {self.scope}: {e}") from e
-            self._claims = token_claims(token.token)
+            if self._claims_lock is None:
+                self._claims_lock = asyncio.Lock()
+            async with self._claims_lock:  # a burst of events asks once
+                if self._claims is None:
+                    try:
+                        token = await self.credential().get_token(self.scope)
+                    except Exception as e:  # noqa: BLE001 - no token, no ARM either: retry
+                        raise Transient(f"cannot get a token for {self.scope}: {e}") from e
+                    self._claims = token_claims(token.token)
         c = self._claims
         oid = c.get("oid") or c.get("http://schemas.microsoft.com/identity/claims/objectidentifier")
         return (str(oid).lower() if oid else None,
                 str(c.get("appid") or c.get("azp") or "").lower() or None)
 
     # -- container apps ------------------------------------------------------
-    async def get_app(self, app_id: str) -> dict[str, Any] | None:
-        """The app's JSON, or None when ARM answers 404."""
-        from azure.core.exceptions import ResourceNotFoundError
+    def _app_url(self, app_id: str) -> str:
+        from urllib.parse import quote
 
-        sub, rg, name = _split_app(app_id)
+        api = self._client("apps", _split_app(app_id)[0])._config.api_version
+        return f"{self.endpoint}{quote(app_id, safe='/')}?api-version={api}"
+
+    async def get_app(self, app_id: str) -> dict[str, Any] | None:
+        """The app's JSON, or None when ARM answers 404.
+
+        Sent through the SDK client's pipeline (retry, auth, pacing) but read as
+        plain JSON: deserialising the full ContainerApp model costs more CPU than
+        the rest of a no-op event.
+        """
+        from azure.core.exceptions import HttpResponseError
+        from azure.core.rest import HttpRequest
+
+        sub = _split_app(app_id)[0]
         try:
-            return await self._client("apps", sub).container_apps.get(rg, name, cls=_raw)
-        except ResourceNotFoundError:
-            return None
+            resp = await self._client("apps", sub).send_request(
+                HttpRequest("GET", self._app_url(app_id)))
+            if resp.status_code == 404:
+                return None
+            if resp.status_code >= 400:
+                raise HttpResponseError(response=resp)
+            body = resp.json()
         except Exception as e:
             raise to_arm_error(e, f"reading {app_id}", app_level=True) from e
+        return body if isinstance(body, dict) else {}
 
     async def patch_app(self, app_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """PATCH (JSON merge patch) exactly ``body`` onto the app; the app's JSON after it."""
-        sub, rg, name = _split_app(app_id)
+        """PATCH (JSON merge patch) exactly ``body`` onto the app; the app's JSON after it.
+
+        A long-running operation: polled with azure-mgmt-core's ARM polling (Location /
+        Azure-AsyncOperation, Retry-After, else every second), then the app read back.
+        """
+        from azure.core.exceptions import HttpResponseError
+        from azure.core.polling import AsyncLROPoller
+        from azure.core.rest import HttpRequest
+        from azure.mgmt.core.polling.async_arm_polling import AsyncARMPolling
+
+        client = self._client("apps", _split_app(app_id)[0])
+        request = HttpRequest("PATCH", self._app_url(app_id), content=json.dumps(body).encode(),
+                              headers={"Content-Type": "application/json"})
         try:
-            poller = await self._client("apps", sub).container_apps.begin_update(
-                rg, name, json.dumps(body).encode(), content_type="application/json", cls=_raw)
+            initial = await client.send_request(request, _return_pipeline_response=True)
+            if initial.http_response.status_code not in (200, 201, 202):
+                raise HttpResponseError(response=initial.http_response)
+            poller: Any = AsyncLROPoller(client._client, initial, _json_of,
+                                         AsyncARMPolling(self.polling_interval))
             result = await poller.result()
         except Exception as e:
             raise to_arm_error(e, f"patching {app_id}", app_level=True) from e
