@@ -24,11 +24,12 @@ import asyncio
 import contextlib
 import inspect
 import os
+import re
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -86,6 +87,8 @@ _FOREIGN_ENV = (
 )
 
 QUIET_S = 0.3  # no new event and no new outcome for this long = delivery has settled
+PRINCIPAL_DELAY_S = 0.5  # directory replication delay of new principals, shortened
+WEBHOOK_TIMEOUT_S = 8.0  # the webhook answers within this; Event Grid's own limit is 30 s
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,12 @@ class _Narrator:
                   f"in {result.elapsed_s:.1f} s: {verdict}")
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line: azure-core's errors span several."""
+    first = next((line for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
@@ -207,6 +216,19 @@ def _props(resource: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return (resource or {}).get("properties") or {}
 
 
+_ARM_ID = re.compile(
+    r"/subscriptions/[^/\s]+/resourceGroups/[^/\s]+(?:/providers(?:/[^/\s,;)]+)+)?"
+)
+
+
+_GUID_NOTE = re.compile(r" \([0-9a-fA-F-]{36}\)")
+
+
+def _brief(text: str) -> str:
+    """Shorten the ARM ids of resource groups and resources in a message to their names."""
+    return _ARM_ID.sub(lambda m: m.group(0).rsplit("/", 1)[-1], text)
+
+
 def _short(resource_id: str) -> str:
     """The last segment of an ARM id, for the narrative."""
     return resource_id.rstrip("/").rsplit("/", 1)[-1]
@@ -215,9 +237,10 @@ def _short(resource_id: str) -> str:
 class _Story:
     """The organisation, the person's SDK clients and the five steps."""
 
-    def __init__(self, emu: Any, recorder: _OutcomeRecorder, say: _Narrator,
+    def __init__(self, emu: Any, delivery: Any, recorder: _OutcomeRecorder, say: _Narrator,
                  result: DemoResult, step_timeout: float) -> None:
         self.emu = emu
+        self.delivery = delivery  # the emulator's Event Grid subscription to the webhook
         self.recorder = recorder
         self.say = say
         self.result = result
@@ -234,6 +257,7 @@ class _Story:
         self.warden_assignments: dict[str, str] = {}   # grant tag -> assignment name
         self.person_assignment: str | None = None
         self.step_name = ""
+        self.told: set[tuple[str, str]] = set()  # refusals already told in full
         self._apps: Any = None
         self._auth: Any = None
 
@@ -249,8 +273,8 @@ class _Story:
         emu.seed_resource(self.vault_id, {"location": LOCATION,
                                           "properties": {"tenantId": emu.tenant_id}})
         emu.seed_resource(f"{self.rg_apps}/providers/{ENVIRONMENT}", {"location": LOCATION})
-        self.say.detail(f"{PLATFORM_RG}: {_short(self.standard_id)} (the standard identity)")
-        self.say.detail(f"{APPS_RG}: {_short(self.storage_id)} (storage account), "
+        self.say.detail(f"  {PLATFORM_RG}: {_short(self.standard_id)} (the standard identity)")
+        self.say.detail(f"  {APPS_RG}: {_short(self.storage_id)} (storage account), "
                         f"{_short(self.vault_id)} (key vault), {_short(ENVIRONMENT)} (environment)")
 
     @contextlib.asynccontextmanager
@@ -347,13 +371,14 @@ class _Story:
         loop = asyncio.get_running_loop()
         start = loop.time()
         deadline = start + self.step_timeout
-        seen: tuple[int, int] | None = None
+        seen: tuple[int, int, int] | None = None
         quiet_since = start
         while True:
             now = loop.time()
             produced = [str(e.get("id")) for e in self.emu.events]
-            pending = set(produced) - self.recorder.final_event_ids()
-            state = (len(produced), len(self.recorder.outcomes))
+            dead = {str(e.get("id")) for e, _ in self.delivery.dead_letters}
+            pending = set(produced) - self.recorder.final_event_ids() - dead
+            state = (len(produced), len(self.recorder.outcomes), len(dead))
             if state != seen:
                 seen, quiet_since = state, now
             elif not pending and now - quiet_since >= QUIET_S:
@@ -381,6 +406,13 @@ class _Story:
                 return a
         return None
 
+    def matching(self, principal: str | None, role: str, scope: str) -> list[str]:
+        """Names of every assignment of `role` on `scope` to `principal`."""
+        role_guid = _short(self.roles[role]).lower()
+        return [str(a.get("name")) for a in self.assignments(principal)
+                if _short(str(_props(a).get("roleDefinitionId", ""))).lower() == role_guid
+                and str(_props(a).get("scope", "")).lower() == scope.lower()]
+
     def assignment_named(self, name: str | None) -> Mapping[str, Any] | None:
         return next((a for a in self.emu.role_assignments() if name and a.get("name") == name),
                     None)
@@ -404,34 +436,47 @@ class _Story:
         self.check(expected, "absent" if a is None else f"still there ({a.get('name')})",
                    a is None)
 
-    def outcomes_since(self, mark: int) -> list[Any]:
-        return self.recorder.outcomes[mark:]
+    async def act(self, action: Awaitable[Any]) -> list[Any]:
+        """Do one thing as the person, wait for delivery to settle, tell what the webhook did.
 
-    def tell_outcomes(self, mark: int) -> None:
-        """What the webhook did with the events of this step."""
-        outcomes = self.outcomes_since(mark)
-        ignored = sum(o.result == "ignored" for o in outcomes)
+        Returns the outcomes the webhook produced meanwhile.
+        """
+        first_outcome, first_event = len(self.recorder.outcomes), len(self.emu.events)
+        first_dead = len(self.delivery.dead_letters)
+        await action
+        took = await self.settle()
+        dead = self.delivery.dead_letters[first_dead:]
+        if dead:
+            self.check("Event Grid delivers every event",
+                       f"{len(dead)} dead-lettered ({dead[0][1]})", False)
+        outcomes = self.recorder.outcomes[first_outcome:]
+        self.say.detail(f"Event Grid delivered {len(self.emu.events) - first_event} event(s), "
+                        f"settled after {took:.1f} s")
+        ignored = 0
         for o in outcomes:
             if o.result == "ignored":
+                ignored += 1
                 continue
             self.say.detail(f"webhook: {o.result} {_short(o.app or '-')}")
             for change in o.changes or ():
-                self.say.detail(f"  + {change}")
+                self.say.detail(f"  + {_brief(str(change))}")
             for refusal in o.refused or ():
-                self.say.detail(f"  refused {refusal.get('tag') or refusal.get('identity')}: "
-                                f"{refusal.get('reason')}")
+                what = refusal.get("tag") or refusal.get("identity")
+                reason = _brief(str(refusal.get("reason")))
+                if (what, reason) in self.told:
+                    self.say.detail(f"  still refused: {what}")
+                else:
+                    self.told.add((what, reason))
+                    self.say.detail(f"  refused {what}: {reason}")
             if o.error:
                 self.say.detail(f"  error: {o.error}")
         if ignored:
-            self.say.detail(f"webhook: {ignored} other event(s) ignored "
-                            "(role assignments and the like)")
+            self.say.detail(f"webhook: {ignored} event(s) ignored (not container apps)")
+        return outcomes
 
-    async def wait_and_tell(self, mark: int) -> None:
-        n_events = len(self.emu.events)
-        took = await self.settle()
-        self.say.detail(f"Event Grid delivery settled in {took:.1f} s "
-                        f"({len(self.emu.events) - n_events} new events so far this step)")
-        self.tell_outcomes(mark)
+    def of_app(self, outcomes: list[Any], *results: str) -> list[Any]:
+        return [o for o in outcomes
+                if (o.app or "").lower() == self.app_id.lower() and o.result in results]
 
     # -- the five steps -------------------------------------------------------
 
@@ -440,9 +485,7 @@ class _Story:
         self.say.detail(f"{PERSON} creates {APP_NAME} in {APPS_RG} with the tags")
         for k, v in tags.items():
             self.say.detail(f"  {k} = {v}")
-        mark = len(self.recorder.outcomes)
-        await self.create_app(tags)
-        await self.wait_and_tell(mark)
+        await self.act(self.create_app(tags))
         identity = (self.app() or {}).get("identity") or {}
         attached = {k.lower() for k in identity.get("userAssignedIdentities") or {}}
         self.check("standard identity attached",
@@ -451,36 +494,33 @@ class _Story:
                    self.standard_id.lower() in attached)
         self.principal = identity.get("principalId")
         kind = str(identity.get("type", "None"))
-        self.check("system identity enabled", f"{kind}, principal {self.principal}",
+        self.check("system identity enabled", f"{kind}, principal {str(self.principal)[:8]}",
                    "systemassigned" in kind.lower() and bool(self.principal))
         self.check_grant(TAG_BLOB, BLOB_READER, self.storage_id)
         self.check_grant(TAG_SECRETS, SECRETS_USER, self.vault_id)
 
     async def step_retag(self) -> None:
         tags = dict([TAG_SECRETS, TAG_ACR])
-        self.say.detail(f"{PERSON} replaces the app's tags through the Tags API "
-                        f"(drops {TAG_BLOB[0]}, adds {TAG_ACR[0]} = {TAG_ACR[1]})")
-        mark = len(self.recorder.outcomes)
-        await self.patch_tags("Replace", tags)
-        await self.wait_and_tell(mark)
+        self.say.detail(f"{PERSON} replaces the app's tags through the Tags API: drops "
+                        f"{TAG_BLOB[0]}, keeps {TAG_SECRETS[0]}, adds {TAG_ACR[0]} = {TAG_ACR[1]}")
+        await self.act(self.patch_tags("Replace", tags))
         self.check_absent(f"{TAG_BLOB[0]} revoked", BLOB_READER, self.storage_id)
         self.check_grant(TAG_ACR, ACR_PULL, self.rg_apps)
         kept = self.find(self.principal, SECRETS_USER, self.vault_id)
-        before = self.warden_assignments.get(TAG_SECRETS[0])
+        same = kept is not None and kept.get("name") == self.warden_assignments.get(TAG_SECRETS[0])
         self.check(f"{TAG_SECRETS[0]} kept as it was",
-                   "same assignment" if kept and kept.get("name") == before else "changed or gone",
-                   kept is not None and kept.get("name") == before)
+                   "the same assignment" if same else "changed or gone", same)
 
     async def step_owner(self) -> None:
         self.say.detail(f"{PERSON} merges the tag {TAG_ADMIN[0]} = {TAG_ADMIN[1]}")
-        mark = len(self.recorder.outcomes)
-        await self.patch_tags("Merge", dict([TAG_ADMIN]))
-        await self.wait_and_tell(mark)
+        outcomes = await self.act(self.patch_tags("Merge", dict([TAG_ADMIN])))
         self.check_absent("no Owner assignment", OWNER, self.rg_apps)
-        reasons = [str(r.get("reason")) for o in self.outcomes_since(mark)
+        reasons = [str(r.get("reason")) for o in outcomes
                    for r in o.refused or () if str(r.get("tag", "")).lower() == TAG_ADMIN[0]]
         self.check(f"{TAG_ADMIN[0]} refused with a reason",
-                   reasons[0] if reasons else "no refusal reported", bool(reasons))
+                   _GUID_NOTE.sub("", reasons[0].split(": ", 1)[0]) if reasons
+                   else "no refusal reported",
+                   bool(reasons))
         both = (self.find(self.principal, SECRETS_USER, self.vault_id) is not None
                 and self.find(self.principal, ACR_PULL, self.rg_apps) is not None)
         self.check("the other grants still apply", "both present" if both else "missing", both)
@@ -490,48 +530,56 @@ class _Story:
             self.check("person's assignment made", "the app has no principal to assign to", False)
             return
         self.say.detail(f"{PERSON} assigns {BLOB_READER} on {_short(self.storage_id)} to the "
-                        f"app's principal by hand: identical to the grant revoked in step 2")
+                        "app's principal by hand (the very grant revoked in step 2)")
         self.person_assignment = await self.assign_by_hand(
             BLOB_READER, self.storage_id, self.principal)
-        self.say.detail("then merges an ordinary tag (team = orders), so the app is reconciled")
-        mark = len(self.recorder.outcomes)
-        await self.patch_tags("Merge", {"team": "orders"})
-        await self.wait_and_tell(mark)
-        seen = [o for o in self.outcomes_since(mark)
-                if (o.app or "").lower() == self.app_id.lower()
-                and o.result in ("applied", "unchanged")]
+        self.say.detail(f"then asks for the same grant by tag again: {TAG_BLOB[0]} = {TAG_BLOB[1]}")
+        outcomes = await self.act(self.patch_tags("Merge", dict([TAG_BLOB])))
+        seen = self.of_app(outcomes, "applied", "unchanged")
+        self.check("the app was reconciled", ", ".join(o.result for o in seen) or "no outcome",
+                   bool(seen))
+        copies = self.matching(self.principal, BLOB_READER, self.storage_id)
+        self.check("no copy of the person's assignment",
+                   f"only {PERSON}'s" if copies == [self.person_assignment]
+                   else f"{len(copies)} assignments of that role there",
+                   copies == [self.person_assignment])
+        self.say.detail(f"and drops {TAG_BLOB[0]} once more, so that grant is revoked")
+        rest = dict([TAG_SECRETS, TAG_ACR, TAG_ADMIN])
+        outcomes = await self.act(self.patch_tags("Replace", rest))
+        seen = self.of_app(outcomes, "applied", "unchanged")
         self.check("the app was reconciled again",
-                   ", ".join(o.result for o in seen) or "no outcome for the app", bool(seen))
+                   ", ".join(o.result for o in seen) or "no outcome", bool(seen))
         mine = self.assignment_named(self.person_assignment)
-        self.check("person's assignment left alone", "still there" if mine else "removed",
+        self.check("the person's assignment left alone", "still there" if mine else "removed",
                    mine is not None)
 
     async def step_delete(self) -> None:
-        self.say.detail(f"{PERSON} deletes {APP_NAME}")
-        mark = len(self.recorder.outcomes)
-        await self.delete_app()
-        await self.wait_and_tell(mark)
-        self.check("app gone", "gone" if self.app() is None else "still there",
-                   self.app() is None)
-        deleted = any((o.app or "").lower() == self.app_id.lower() and o.result == "deleted"
-                      for o in self.outcomes_since(mark))
-        self.check("webhook reports the deletion", "deleted" if deleted else "not reported",
-                   deleted)
-        left = [t for t, name in self.warden_assignments.items() if self.assignment_named(name)]
-        self.check("its grants cleaned up",
-                   f"{len(self.warden_assignments)} removed" if not left
+        live = {tag: name for tag, name in self.warden_assignments.items()
+                if self.assignment_named(name)}
+        self.say.detail(f"{PERSON} deletes {APP_NAME}; aca-warden's grants on it: "
+                        + (", ".join(live) or "none"))
+        outcomes = await self.act(self.delete_app())
+        gone = self.app() is None
+        self.check("app gone", "gone" if gone else "still there", gone)
+        deleted = self.of_app(outcomes, "deleted")
+        self.check("the webhook cleans up", "deleted" if deleted else "not reported",
+                   bool(deleted))
+        left = [tag for tag, name in live.items() if self.assignment_named(name)]
+        self.check("its grants revoked",
+                   f"{len(live)} of {len(live)} revoked" if not left
                    else "left: " + ", ".join(left),
-                   bool(self.warden_assignments) and not left)
+                   bool(live) and not left)
         mine = self.assignment_named(self.person_assignment)
-        self.check("person's assignment still there", "still there" if mine else "removed",
+        self.check("the person's assignment still there",
+                   "still there" if mine else "removed" if self.person_assignment else "none made",
                    mine is not None)
 
 
 STEPS = (
     ("1 create app", "a person creates an app with two grant tags", "step_create"),
     ("2 re-tag", "the tags change through the Tags API", "step_retag"),
-    ("3 Owner tag", "someone asks for Owner", "step_owner"),
-    ("4 person's own", "a person's own role assignment", "step_person"),
+    ("3 Owner tag", "a tag asks for Owner", "step_owner"),
+    ("4 person's own", "a person's own role assignment for the app", "step_person"),
     ("5 delete app", "the app is deleted", "step_delete"),
 )
 
@@ -547,7 +595,7 @@ async def _tell_story(story: _Story, say: _Narrator, step_timeout: float) -> Non
         except (_Timeout, TimeoutError) as exc:
             story.check("Event Grid delivery settles", f"timed out: {exc}", False)
         except Exception as exc:  # noqa: BLE001 - the demo reports, then stops
-            story.check("the step runs", f"{type(exc).__name__}: {exc}", False)
+            story.check("the step runs", _one_line(exc), False)
         else:
             continue
         for skipped, _, _ in STEPS[number:]:
@@ -561,7 +609,8 @@ async def _start_webhook(recorder: _OutcomeRecorder) -> tuple[Any, str]:
 
     from handlers.serve import make_app
 
-    runner = web.AppRunner(make_app(recorder, timeout=25.0, key=None), access_log=None)
+    app = make_app(recorder, timeout=WEBHOOK_TIMEOUT_S, key=None)  # type: ignore[arg-type]
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=WEBHOOK_TIMEOUT_S)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -570,11 +619,14 @@ async def _start_webhook(recorder: _OutcomeRecorder) -> tuple[Any, str]:
 
 
 async def run_demo(out: TextIO | None = None, *, policy_toml: str = DEMO_POLICY,
-                   step_timeout: float = 15.0, principal_delay_s: float = 0.5) -> DemoResult:
+                   step_timeout: float = 15.0,
+                   prepare: Callable[[Any], object] | None = None) -> DemoResult:
     """Tell the whole story; the result says which checks held.
 
     `policy_toml` is the policy the webhook runs with; `step_timeout` bounds
-    each wait for Event Grid delivery to settle.
+    each wait (for the handshake, and for delivery to settle after a step);
+    `prepare`, when given, is called with the emulator once the organisation
+    is seeded (to inject faults, for instance).
     """
     say = _Narrator(out or sys.stdout)
     result = DemoResult()
@@ -584,10 +636,10 @@ async def run_demo(out: TextIO | None = None, *, policy_toml: str = DEMO_POLICY,
     say.line()
     say.line("Setting up")
     try:
-        await _run(say, result, policy_toml, step_timeout, principal_delay_s)
+        await _run(say, result, policy_toml, step_timeout, prepare)
     except Exception as exc:  # noqa: BLE001 - set-up failed: report it as a failed step
         result.checks.append(Check("0 set-up", "emulator, webhook and organisation ready",
-                                   f"{type(exc).__name__}: {exc}", False))
+                                   _one_line(exc), False))
         say.check(result.checks[-1])
     result.elapsed_s = time.monotonic() - started
     say.summary(result)
@@ -595,7 +647,7 @@ async def run_demo(out: TextIO | None = None, *, policy_toml: str = DEMO_POLICY,
 
 
 async def _run(say: _Narrator, result: DemoResult, policy_toml: str, step_timeout: float,
-               principal_delay_s: float) -> None:
+               prepare: Callable[[Any], object] | None) -> None:
     from emulator import Emulator
     from handlers.reconcile import Warden
 
@@ -603,8 +655,10 @@ async def _run(say: _Narrator, result: DemoResult, policy_toml: str, step_timeou
             contextlib.ExitStack() as env_scope:
         policy_path = Path(tmp, "policy.toml")
         await asyncio.to_thread(policy_path.write_text, policy_toml, encoding="utf-8")
+        # Shutdown runs bottom-up: delivery, webhook (lets running deliveries
+        # finish), the Warden's clients, then the emulator they talk to.
         async with contextlib.AsyncExitStack() as stack:
-            emu = Emulator(principal_delay_s=principal_delay_s, retry_after_s=0)
+            emu = Emulator(principal_delay_s=PRINCIPAL_DELAY_S, retry_after_s=0)
             await emu.start()
             stack.push_async_callback(emu.stop)
             say.detail(f"local Azure emulator (ARM over HTTPS) at {emu.endpoint}")
@@ -619,14 +673,29 @@ async def _run(say: _Narrator, result: DemoResult, policy_toml: str, step_timeou
             for text in policy_toml.splitlines():
                 if text.strip() and not text.startswith("#"):
                     say.detail(f"  {text}")
-            await _maybe_await(emu.deliver_to(url))
-            say.detail("Event Grid subscription to the webhook: validation handshake done")
-            story = _Story(emu, recorder, say, result, step_timeout)
+            delivery = emu.deliver_to(url, max_attempts=6, timeout_s=WEBHOOK_TIMEOUT_S + 2)
+            stack.push_async_callback(delivery.close)
+            await _handshake(delivery, step_timeout)
+            say.detail("Event Grid subscription to the webhook: validation handshake answered")
+            story = _Story(emu, delivery, recorder, say, result, step_timeout)
             say.detail("seeding the organisation:")
             story.seed()
+            if prepare is not None:
+                await _maybe_await(prepare(emu))
             async with story.person_clients():
                 await story.resolve_roles()
                 await _tell_story(story, say, step_timeout)
+
+
+async def _handshake(delivery: Any, within_s: float) -> None:
+    """Wait for the webhook to answer Event Grid's subscription validation."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while not delivery.validated:
+        if loop.time() >= deadline:
+            raise _Timeout(f"the webhook did not answer the Event Grid validation handshake "
+                           f"within {within_s:g} s")
+        await asyncio.sleep(0.02)
 
 
 def main(args: object = None) -> int:
