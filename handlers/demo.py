@@ -9,20 +9,23 @@ through the real Azure SDK, never by calling the Warden directly, so what the
 demo shows is what a deployment does.
 
 After each step the demo waits until Event Grid delivery has settled (every
-event the emulator produced has a final outcome from the webhook and no new
-event has appeared for a moment) and then checks the emulator's state, not
-the Warden's opinion of it. The exit code is 0 only when every check held; a
-wait that times out fails the step and ends the story.
+event the emulator produced has a final outcome from the webhook, or was
+dead-lettered, and nothing new has happened for a moment) and then checks the
+emulator's state, not the Warden's opinion of it. The webhook's outcomes are
+only told (changes, refusals with their reasons), except where the story is
+about the outcome itself. The exit code is 0 only when every check held; a
+dead-lettered event fails its step; a wait that runs out of time fails the
+step and ends the story.
 
-The building blocks are public so that tests can run the story against a
-different policy (`run_demo(policy_toml=...)`) and see it fail.
+`run_demo(policy_toml=..., prepare=...)` runs the same story against another
+policy or with faults injected into the emulator, which is how the tests see
+it fail.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import os
 import re
 import sys
@@ -208,10 +211,6 @@ def _scoped_environ(values: Mapping[str, str], hide: tuple[str, ...]) -> Iterato
                 os.environ[k] = v
 
 
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
 def _props(resource: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return (resource or {}).get("properties") or {}
 
@@ -286,15 +285,13 @@ class _Story:
         credential = self.emu.person_credential(PERSON)
         options = {
             "base_url": self.emu.endpoint,
-            "credential_scopes": [self.emu.env.get("WARDEN_ARM_SCOPE")
-                                  or f"{self.emu.endpoint}/.default"],
+            "credential_scopes": [f"{self.emu.endpoint}/.default"],
             "connection_verify": self.emu.env.get("SSL_CERT_FILE", True),
             "retry_total": 3,
             "polling_interval": 0.2,
         }
         async with contextlib.AsyncExitStack() as stack:
-            if hasattr(credential, "__aexit__"):
-                await stack.enter_async_context(credential)
+            await stack.enter_async_context(credential)
             self._apps = await stack.enter_async_context(
                 ContainerAppsAPIClient(credential, self.sub, **options))
             self._auth = await stack.enter_async_context(
@@ -397,21 +394,15 @@ class _Story:
         return [a for a in self.emu.role_assignments()
                 if str(_props(a).get("principalId", "")).lower() == principal.lower()]
 
-    def find(self, principal: str | None, role: str, scope: str) -> Mapping[str, Any] | None:
+    def matching(self, principal: str | None, role: str, scope: str) -> list[Mapping[str, Any]]:
+        """Every assignment of `role` on `scope` to `principal`, whoever made it."""
         role_guid = _short(self.roles[role]).lower()
-        for a in self.assignments(principal):
-            p = _props(a)
-            if (_short(str(p.get("roleDefinitionId", ""))).lower() == role_guid
-                    and str(p.get("scope", "")).lower() == scope.lower()):
-                return a
-        return None
-
-    def matching(self, principal: str | None, role: str, scope: str) -> list[str]:
-        """Names of every assignment of `role` on `scope` to `principal`."""
-        role_guid = _short(self.roles[role]).lower()
-        return [str(a.get("name")) for a in self.assignments(principal)
+        return [a for a in self.assignments(principal)
                 if _short(str(_props(a).get("roleDefinitionId", ""))).lower() == role_guid
                 and str(_props(a).get("scope", "")).lower() == scope.lower()]
+
+    def find(self, principal: str | None, role: str, scope: str) -> Mapping[str, Any] | None:
+        return next(iter(self.matching(principal, role, scope)), None)
 
     def assignment_named(self, name: str | None) -> Mapping[str, Any] | None:
         return next((a for a in self.emu.role_assignments() if name and a.get("name") == name),
@@ -450,12 +441,13 @@ class _Story:
             self.check("Event Grid delivers every event",
                        f"{len(dead)} dead-lettered ({dead[0][1]})", False)
         outcomes = self.recorder.outcomes[first_outcome:]
-        self.say.detail(f"Event Grid delivered {len(self.emu.events) - first_event} event(s), "
-                        f"settled after {took:.1f} s")
-        ignored = 0
+        self.say.detail(f"ARM emitted {len(self.emu.events) - first_event} event(s); "
+                        f"Event Grid delivery settled after {took:.1f} s")
+        ignored: dict[str, int] = {}
         for o in outcomes:
             if o.result == "ignored":
-                ignored += 1
+                why = _brief(str(getattr(o, "reason", None) or "not for aca-warden"))
+                ignored[why] = ignored.get(why, 0) + 1
                 continue
             self.say.detail(f"webhook: {o.result} {_short(o.app or '-')}")
             for change in o.changes or ():
@@ -470,8 +462,8 @@ class _Story:
                     self.say.detail(f"  refused {what}: {reason}")
             if o.error:
                 self.say.detail(f"  error: {o.error}")
-        if ignored:
-            self.say.detail(f"webhook: {ignored} event(s) ignored (not container apps)")
+        for why, n in ignored.items():
+            self.say.detail(f"webhook: ignored {n} event(s): {why}")
         return outcomes
 
     def of_app(self, outcomes: list[Any], *results: str) -> list[Any]:
@@ -538,7 +530,8 @@ class _Story:
         seen = self.of_app(outcomes, "applied", "unchanged")
         self.check("the app was reconciled", ", ".join(o.result for o in seen) or "no outcome",
                    bool(seen))
-        copies = self.matching(self.principal, BLOB_READER, self.storage_id)
+        copies = [a.get("name") for a in self.matching(self.principal, BLOB_READER,
+                                                        self.storage_id)]
         self.check("no copy of the person's assignment",
                    f"only {PERSON}'s" if copies == [self.person_assignment]
                    else f"{len(copies)} assignments of that role there",
@@ -620,7 +613,7 @@ async def _start_webhook(recorder: _OutcomeRecorder) -> tuple[Any, str]:
 
 async def run_demo(out: TextIO | None = None, *, policy_toml: str = DEMO_POLICY,
                    step_timeout: float = 15.0,
-                   prepare: Callable[[Any], object] | None = None) -> DemoResult:
+                   prepare: Callable[[Any], None] | None = None) -> DemoResult:
     """Tell the whole story; the result says which checks held.
 
     `policy_toml` is the policy the webhook runs with; `step_timeout` bounds
@@ -647,7 +640,7 @@ async def run_demo(out: TextIO | None = None, *, policy_toml: str = DEMO_POLICY,
 
 
 async def _run(say: _Narrator, result: DemoResult, policy_toml: str, step_timeout: float,
-               prepare: Callable[[Any], object] | None) -> None:
+               prepare: Callable[[Any], None] | None) -> None:
     from emulator import Emulator
     from handlers.reconcile import Warden
 
@@ -681,7 +674,7 @@ async def _run(say: _Narrator, result: DemoResult, policy_toml: str, step_timeou
             say.detail("seeding the organisation:")
             story.seed()
             if prepare is not None:
-                await _maybe_await(prepare(emu))
+                prepare(emu)
             async with story.person_clients():
                 await story.resolve_roles()
                 await _tell_story(story, say, step_timeout)
