@@ -99,3 +99,72 @@ def test_custom_role_reads_and_writes_container_apps_and_assigns_identities_only
         "Microsoft.App/managedEnvironments/join/action",
         "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
     ]
+
+
+RG_A = "/subscriptions/sub-a/resourceGroups/rg"
+FAKE_AZ = """#!/bin/sh
+TOPIC=Microsoft.EventGrid/systemTopics/other
+echo "$*" >> "$AZ_LOG"
+case "$*" in
+  *"system-topic list"*"--subscription sub-b"*)
+    echo "/subscriptions/sub-b/resourceGroups/rg-x/providers/$TOPIC";;
+  *"system-topic show"*) echo "SystemAssigned";;
+esac
+exit 0
+"""
+
+
+def run_postdeploy(tmp_path: Path, **env: str) -> tuple[int, str, list[str]]:
+    import os
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    az = bin_dir / "az"
+    az.write_text(FAKE_AZ)
+    az.chmod(0o755)
+    log = tmp_path / "az.log"
+    full = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AZ_LOG": str(log),
+        "AZURE_ENV_NAME": "prod",
+        "AZURE_LOCATION": "westeurope",
+        "AZURE_SUBSCRIPTION_ID": "sub-a",
+        "WARDEN_FUNCTION_APP_ID": f"{RG_A}/providers/Microsoft.Web/sites/f",
+        "WARDEN_SUBSCRIPTION_IDS": "sub-a,sub-b",
+        "WARDEN_DEADLETTER_STORAGE_ID": f"{RG_A}/providers/Microsoft.Storage/storageAccounts/st",
+        **env,
+    }
+    proc = subprocess.run(
+        ["sh", str(INFRA / "scripts" / "postdeploy.sh")],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    calls = log.read_text().splitlines() if log.exists() else []
+    return proc.returncode, proc.stderr + proc.stdout, calls
+
+
+def test_postdeploy_deploys_events_for_every_subscription_reusing_foreign_topics(
+    tmp_path: Path,
+) -> None:
+    code, output, calls = run_postdeploy(tmp_path)
+    assert code == 0, output
+    [deploy] = [c for c in calls if c.startswith("deployment sub create")]
+    assert "--template-file infra/events.bicep" in deploy
+    assert 'subscriptionIds=["sub-a","sub-b"]' in deploy
+    assert (
+        'existingSystemTopics={"sub-b":"/subscriptions/sub-b/resourceGroups/rg-x/providers/'
+        'Microsoft.EventGrid/systemTopics/other"}' in deploy
+    )
+    assert "functionAppId=/subscriptions/sub-a/" in deploy
+    registered = [c for c in calls if c.startswith("provider register")]
+    assert len(registered) == 2
+
+
+def test_postdeploy_outside_azd_explains_itself(tmp_path: Path) -> None:
+    code, output, calls = run_postdeploy(tmp_path, WARDEN_FUNCTION_APP_ID="")
+    assert code == 2
+    assert "WARDEN_FUNCTION_APP_ID" in output
+    assert calls == []
