@@ -694,5 +694,9 @@ async def _handshake(delivery: Any, within_s: float) -> None:
 def main(args: object = None) -> int:
     """Entry point of `python -m handlers demo`: 0 when every step did what it says."""
     step_timeout = float(getattr(args, "step_timeout", None) or 15.0)
-    result = asyncio.run(run_demo(sys.stdout, step_timeout=step_timeout))
+    try:
+        result = asyncio.run(run_demo(sys.stdout, step_timeout=step_timeout))
+    except KeyboardInterrupt:  # asyncio.run has shut everything down by now
+        print("\ndemo interrupted", file=sys.stderr)
+        return 130
     return result.exit_code
