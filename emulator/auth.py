@@ -18,6 +18,9 @@ from typing import Any
 __all__ = ["TokenIssuer", "PersonCredential", "TokenError"]
 
 TOKEN_LIFETIME_S = 3600 * 24
+# Persons sign in through a client application, as with the Azure CLI, whose
+# well-known application id their tokens carry in ``appid``.
+PERSON_CLIENT_APPID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 
 
 class TokenError(Exception):
@@ -64,9 +67,11 @@ class TokenIssuer:
             "idtyp": "user" if user else "app",
             "ver": "1.0",
         }
+        if user and not appid:
+            appid = PERSON_CLIENT_APPID
         if appid:
             claims["appid"] = appid
-            claims["appidacr"] = "2"
+            claims["appidacr"] = "0" if user else "2"
         if name:
             claims["name"] = name
             if user:
@@ -113,7 +118,7 @@ def event_claims(claims: dict[str, Any]) -> dict[str, Any]:
     }
     if "appid" in claims:
         out["appid"] = claims["appid"]
-        out["appidacr"] = claims.get("appidacr", "2")
+        out["appidacr"] = claims.get("appidacr", "0")
     if "name" in claims:
         out["name"] = claims["name"]
     if "upn" in claims:

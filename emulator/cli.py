@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-after", type=int, default=0, metavar="S",
                    help="Retry-After of long-running operations")
     p.add_argument("--write-bucket", type=_bucket, metavar="CAP/REFILL",
-                   help="ARM write token bucket: capacity and refill per second")
+                   help="ARM write token bucket: capacity and refill per second "
+                   "(ARM's own is about 200/10 per subscription and region)")
     p.add_argument("--subscription", help="id of the default subscription")
     return p
 

@@ -38,6 +38,7 @@ async def test_container_app_write_event_has_the_published_shape(emu, raw, examp
     assert data["subscriptionId"] == emu.subscription_id and data["tenantId"] == emu.tenant_id
     assert data["correlationId"] == "corr-1"
     assert data["claims"][OBJECT_ID] == emu.person_oid("alice")
+    assert data["claims"]["appid"] != emu.service_appid  # a person, through a client app
     assert event["dataVersion"] == "2" and event["metadataVersion"] == "1"
 
 

@@ -123,7 +123,7 @@ async def test_person_tokens_are_users_with_stable_object_ids(emu: Emulator) -> 
         info = await cred.get_token_info(emu.endpoint + "/.default")
     claims = _claims(token.token)
     assert claims["oid"] == emu.person_oid("bob") == _claims(emu.person_token("bob"))["oid"]
-    assert claims["idtyp"] == "user" and "appid" not in claims
+    assert claims["idtyp"] == "user" and claims["appid"] != emu.service_appid
     assert claims["aud"] == emu.endpoint and token.expires_on > 0
     assert _claims(info.token)["oid"] == claims["oid"]
     assert emu.principal(claims["oid"]).type == "User"
