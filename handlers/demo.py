@@ -91,6 +91,7 @@ _FOREIGN_ENV = (
 
 QUIET_S = 0.3  # no new event and no new outcome for this long = delivery has settled
 PRINCIPAL_DELAY_S = 0.5  # directory replication delay of new principals, shortened
+HANDSHAKE_TIMEOUT_S = 10.0
 WEBHOOK_TIMEOUT_S = 8.0  # the webhook answers within this; Event Grid's own limit is 30 s
 
 
@@ -617,7 +618,7 @@ async def run_demo(out: TextIO | None = None, *, policy_toml: str = DEMO_POLICY,
     """Tell the whole story; the result says which checks held.
 
     `policy_toml` is the policy the webhook runs with; `step_timeout` bounds
-    each wait (for the handshake, and for delivery to settle after a step);
+    each wait for delivery to settle after a step;
     `prepare`, when given, is called with the emulator once the organisation
     is seeded (to inject faults, for instance).
     """
@@ -668,7 +669,7 @@ async def _run(say: _Narrator, result: DemoResult, policy_toml: str, step_timeou
                     say.detail(f"  {text}")
             delivery = emu.deliver_to(url, max_attempts=6, timeout_s=WEBHOOK_TIMEOUT_S + 2)
             stack.push_async_callback(delivery.close)
-            await _handshake(delivery, step_timeout)
+            await _handshake(delivery, max(step_timeout, HANDSHAKE_TIMEOUT_S))
             say.detail("Event Grid subscription to the webhook: validation handshake answered")
             story = _Story(emu, delivery, recorder, say, result, step_timeout)
             say.detail("seeding the organisation:")
