@@ -537,7 +537,8 @@ class _Story:
                    f"only {PERSON}'s" if copies == [self.person_assignment]
                    else f"{len(copies)} assignments of that role there",
                    copies == [self.person_assignment])
-        self.say.detail(f"and drops {TAG_BLOB[0]} once more, so that grant is revoked")
+        self.say.detail(f"then drops {TAG_BLOB[0]} again: the grant is no longer wanted, but the "
+                        "assignment that served it is the person's, not aca-warden's")
         rest = dict([TAG_SECRETS, TAG_ACR, TAG_ADMIN])
         outcomes = await self.act(self.patch_tags("Replace", rest))
         seen = self.of_app(outcomes, "applied", "unchanged")
