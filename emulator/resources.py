@@ -47,7 +47,7 @@ def _identity(ctx: Ctx, ref: ResourceRef) -> Reply:
             "name": ref.name,
             "properties": {
                 "clientId": client, "principalId": oid, "tenantId": store.tenant_id,
-                "isolationScope": "None",
+                "isolationScope": "None", "assignmentRestrictions": {"providers": []},
             },
             "tags": checked_tags(body, current.get("tags") if current else None),
             "type": "Microsoft.ManagedIdentity/userAssignedIdentities",

@@ -68,7 +68,8 @@ class SeedMixin:
             "location": location,
             "name": ref.name,
             "properties": {"clientId": client, "principalId": oid,
-                           "tenantId": self.tenant_id, "isolationScope": "None"},
+                           "tenantId": self.tenant_id, "isolationScope": "None",
+                           "assignmentRestrictions": {"providers": []}},
             "tags": {},
             "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
         }

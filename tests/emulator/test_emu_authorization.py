@@ -297,3 +297,26 @@ async def test_sdk_list_for_subscription_follows_next_links(emu, authz_client, l
 async def test_unsupported_filter_is_400(emu, raw) -> None:
     status, _, _ = await raw("GET", f"{sub_scope(emu)}{RA}", params={"$filter": "bogus()"})
     assert status == 400
+
+
+async def test_assignment_properties_match_the_docs_list_sample(emu, raw, example) -> None:
+    sample = example("docs.role-assignments-list-rest.atScope_and_assignedTo.json")["value"][0]
+    p = emu.seed_principal()
+    _, got, _ = await raw("PUT", f"{sub_scope(emu)}{RA}/{uuid.uuid4()}", body(emu, p))
+    assert set(got) == set(sample)
+    assert set(got["properties"]) == set(sample["properties"])
+    assert got["properties"]["createdBy"] == emu.person_oid("alice")
+
+
+async def test_custom_role_matches_the_docs_sample(emu, raw, example) -> None:
+    sample = example("docs.role-definitions-list.type_eq_CustomRole.json")["value"][0]
+    props = {k: sample["properties"][k] for k in ("roleName", "description", "permissions")}
+    props["assignableScopes"] = [sub_scope(emu)]
+    guid = str(uuid.uuid4())
+    await raw("PUT", f"{sub_scope(emu)}{RD}/{guid}", {"properties": props})
+    status, page, _ = await raw("GET", f"{sub_scope(emu)}{RD}",
+                                params={"$filter": "type eq 'CustomRole'"})
+    (got,) = page["value"]
+    assert set(got) == set(sample) and set(got["properties"]) == set(sample["properties"])
+    assert got["id"] == f"{sub_scope(emu)}{RD}/{guid}"
+    assert got["properties"]["permissions"] == sample["properties"]["permissions"]

@@ -176,3 +176,17 @@ async def test_group_delete_takes_its_resources_and_emits_their_deletes(emu, raw
     assert [e["data"]["operationName"] for e in emu.events] == [
         "Microsoft.App/containerApps/delete",
         "Microsoft.Resources/subscriptions/resourceGroups/delete"]
+
+
+async def test_identity_list_matches_the_published_page(emu, raw, example) -> None:
+    sample = example("IdentityListByResourceGroup.json")["responses"]["200"]["body"]
+    for i in range(3):
+        emu.seed_identity(uami_id(emu, f"id{i}"))
+    path = (f"/subscriptions/{emu.subscription_id}/resourceGroups/rgName/providers"
+            "/Microsoft.ManagedIdentity/userAssignedIdentities")
+    status, page, _ = await raw("GET", path, api_version=MSI_API)
+    assert status == 200 and set(page) == set(sample)
+    assert "$skiptoken=" in page["nextLink"]
+    item = page["value"][0]
+    assert set(item) >= set(sample["value"][0])
+    assert set(item["properties"]) == set(sample["value"][0]["properties"])
