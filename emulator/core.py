@@ -112,6 +112,7 @@ class Emulator(SeedMixin):
         cert.configure_cert(server_ctx)
         app = web.Application(client_max_size=MAX_BODY + 1)
         app.router.add_route("GET", "/msi/token", self._token)
+        app.router.add_route("GET", "/eventsubscriptions/{name}/validate", self._validate_url)
         app.router.add_route("*", "/{tail:.*}", self._arm)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -220,9 +221,12 @@ class Emulator(SeedMixin):
 
     # -- events -----------------------------------------------------------------------
     def deliver_to(self, url: str, *, batch_size: int = 10, max_attempts: int = 5,
-                   backoff_s: float = 0.05, timeout_s: float = 10.0) -> Delivery:
+                   backoff_s: float = 0.05, timeout_s: float = 10.0,
+                   validation_wait_s: float = 5.0) -> Delivery:
         """Deliver every later event to ``url`` like an Event Grid subscription."""
-        d = Delivery(url, batch_size, max_attempts, backoff_s, timeout_s)
+        d = Delivery(url, batch_size, max_attempts, backoff_s, timeout_s,
+                     topic=f"/subscriptions/{self.subscription_id}",
+                     validation_base=self.endpoint, validation_wait_s=validation_wait_s)
         d.start(self.client_ssl_context() if url.startswith("https") else None)
         self._deliveries.append(d)
         return d
@@ -260,6 +264,13 @@ class Emulator(SeedMixin):
             return web.json_response(body, status=status)
         finally:
             self._log(request, "token", status, oid)
+
+    async def _validate_url(self, request: web.Request) -> web.Response:
+        """Event Grid's validationUrl: a GET confirms the subscription (no ARM auth)."""
+        code = request.query.get("id", "")
+        if any(d.confirm(code) for d in self._deliveries):
+            return web.Response(text="Webhook successfully validated as a subscription endpoint.")
+        return web.Response(status=404, text="Unknown validation code.")
 
     async def _arm(self, request: web.Request) -> web.StreamResponse:
         low = [s.lower() for s in request.path.split("/") if s]

@@ -1,9 +1,11 @@
 """Event Grid events of the subscription system topic, and their webhook delivery.
 
 Delivery behaves like an Event Grid subscription: a SubscriptionValidation
-handshake first, then ``aeg-event-type: Notification`` POSTs of JSON-array
-batches; 408, 429, 5xx and timeouts are retried with exponential backoff a
-bounded number of times, any other 4xx is dropped (dead-lettered) at once.
+handshake first (answered with ``validationResponse``, or confirmed by a GET
+of ``validationUrl`` within ``validation_wait_s``), then
+``aeg-event-type: Notification`` POSTs of JSON-array batches; 408, 429, 5xx
+and timeouts are retried with exponential backoff a bounded number of times,
+any other 4xx is dropped (dead-lettered) at once.
 """
 
 from __future__ import annotations
@@ -79,13 +81,18 @@ class Delivery:
     max_attempts: int = 5
     backoff_s: float = 0.05
     timeout_s: float = 10.0
+    topic: str = ""
+    validation_base: str = ""  # the emulator's endpoint, for validationUrl
+    validation_wait_s: float = 5.0
     validated: bool = False
+    code: str = field(default_factory=lambda: str(uuid.uuid4()))
     delivered: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     attempts: int = 0
     _queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     _task: asyncio.Task[None] | None = None
     _session: aiohttp.ClientSession | None = None
+    _confirmed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def start(self, ssl: Any) -> None:
         self._session = aiohttp.ClientSession(
@@ -145,21 +152,38 @@ class Delivery:
             await asyncio.sleep(self.backoff_s * (2**attempt))
         return False, reason + f" after {self.max_attempts} attempts"
 
+    @property
+    def validation_url(self) -> str:
+        return (f"{self.validation_base}/eventsubscriptions/emulator/validate?id={self.code}"
+                f"&apiVersion=2018-05-01-preview&token={self.code[:8]}")
+
+    def confirm(self, code: str) -> bool:
+        """A GET of validationUrl: the manual form of the handshake."""
+        if code != self.code:
+            return False
+        self._confirmed.set()
+        return True
+
     async def _validate(self) -> None:
-        code = str(uuid.uuid4())
         event = {
             "id": str(uuid.uuid4()),
-            "topic": "/subscriptions/emulated/providers/Microsoft.EventGrid/systemTopics/emulator",
+            "topic": self.topic,
             "subject": "",
-            "data": {"validationCode": code, "validationUrl": None},
+            "data": {"validationCode": self.code, "validationUrl": self.validation_url},
             "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
             "eventTime": utc_now(),
             "metadataVersion": "1",
-            "dataVersion": "2",
+            "dataVersion": "1",
         }
         ok, answer = await self._send([event], "SubscriptionValidation")
         self.validated = bool(ok and isinstance(answer, dict)
-                              and answer.get("validationResponse") == code)
+                              and answer.get("validationResponse") == self.code)
+        if ok and not self.validated:
+            try:
+                await asyncio.wait_for(self._confirmed.wait(), self.validation_wait_s)
+                self.validated = True
+            except TimeoutError:
+                pass
         if not self.validated:
             log.warning("webhook %s failed the validation handshake", self.url)
 

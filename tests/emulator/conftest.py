@@ -123,12 +123,15 @@ class Hook:
     def __init__(self) -> None:
         self.requests: list[tuple[str, Any]] = []
         self.script: list[int | str] = []  # statuses to answer, or "sleep"
+        self.validate_by_url = False  # answer the handshake without validationResponse
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         kind = request.headers.get("aeg-event-type", "")
         body = json.loads(await request.text())
         self.requests.append((kind, body))
         if kind == "SubscriptionValidation":
+            if self.validate_by_url:
+                return web.json_response({})
             return web.json_response({"validationResponse": body[0]["data"]["validationCode"]})
         action = self.script.pop(0) if self.script else 200
         if action == "sleep":

@@ -186,3 +186,44 @@ async def test_delivery_gives_up_after_bounded_attempts(emu, raw, hook) -> None:
         await call
     await emu.drain_deliveries()
     assert len(h.notifications()) == 4 and len(delivery.dead_letters) == 1
+
+
+async def test_validation_event_has_the_docs_shape(emu, hook, example) -> None:
+    h, url = hook
+    emu.deliver_to(url)
+    for _ in range(100):
+        if h.requests:
+            break
+        await asyncio.sleep(0.01)
+    sample = example("docs.subscription_validation_event.json")[0]
+    got = h.requests[0][1][0]
+    assert set(got) == set(sample) and set(got["data"]) == set(sample["data"])
+    assert got["topic"] == f"/subscriptions/{emu.subscription_id}"
+    assert got["data"]["validationUrl"].startswith(emu.endpoint)
+
+
+async def test_validation_by_get_of_validation_url(emu, raw, hook, session) -> None:
+    h, url = hook
+    h.validate_by_url = True
+    delivery = emu.deliver_to(url)
+    for _ in range(200):
+        if h.requests:
+            break
+        await asyncio.sleep(0.01)
+    async with session.get(h.requests[0][1][0]["data"]["validationUrl"]) as r:
+        assert r.status == 200
+    for call in _writes(emu, raw, 1):
+        await call
+    await emu.drain_deliveries()
+    assert delivery.validated and len(delivery.delivered) == 1
+
+
+async def test_unvalidated_subscription_delivers_nothing(emu, raw, hook) -> None:
+    h, url = hook
+    h.validate_by_url = True
+    delivery = emu.deliver_to(url, validation_wait_s=0.1)
+    for call in _writes(emu, raw, 1):
+        await call
+    await emu.drain_deliveries()
+    assert not delivery.validated and h.notifications() == []
+    assert len(delivery.dead_letters) == 1
