@@ -60,6 +60,8 @@ async def test_event_is_emitted_when_the_operation_completes(emu, raw) -> None:
     assert emu.events == []
     _, op, _ = await raw("GET", op_url, api_version=None)
     assert op["status"] == "InProgress"
+    status, _, location_headers = await raw("GET", headers["Location"], api_version=None)
+    assert status == 202 and location_headers["Retry-After"] == "0"
     assert emu.get(app_id(emu))["properties"]["provisioningState"] == "InProgress"
     emu.lro_duration_s = 0
     _, op, _ = await raw("GET", op_url, api_version=None)

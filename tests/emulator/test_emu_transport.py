@@ -112,9 +112,10 @@ async def test_invalid_bearer_is_401(emu: Emulator, make_raw, kind: str) -> None
 
 
 async def test_missing_api_version_is_400(raw) -> None:
-    status, body, _ = await raw("GET", "/subscriptions", api_version=None)
+    status, body, headers = await raw("GET", "/subscriptions", api_version=None)
     assert status == 400
     assert body["error"]["code"] == "MissingApiVersionParameter"
+    assert headers["x-ms-request-id"] and headers["x-ms-correlation-request-id"]
 
 
 async def test_person_tokens_are_users_with_stable_object_ids(emu: Emulator) -> None:
