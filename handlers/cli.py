@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         return _delegate("handlers.demo", "main", args)
 
-    from handlers.errors import PolicyError
+    from handlers.errors import ArmError, PolicyError, Transient
 
     try:
         if args.command == "handle":
@@ -202,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PolicyError as e:
         sys.stderr.write(f"error: {e}\n")
         return EXIT_USAGE
+    except ArmError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return EXIT_RETRY if isinstance(e, Transient) else EXIT_ERROR
     except KeyboardInterrupt:
         return 130
     except SystemExit as e:

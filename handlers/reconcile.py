@@ -28,13 +28,14 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from handlers.azure import Arm
 from handlers.converge import Converger, Result
-from handlers.errors import Permanent, Transient
+from handlers.errors import ArmError, Permanent, Transient
 from handlers.events import AppEvent, canonical_app_id, parse_payload
 from handlers.plan import Assignment, app_id_from_description, is_ours, subscription_of
 from handlers.policy import Policy, load_policy
@@ -90,13 +91,14 @@ def _rg_of(app_id: str) -> str:
 class Warden:
     """aca-warden's service object: one per process, shared by every event."""
 
-    def __init__(self, policy: Policy, arm: Arm, *, concurrency: int = 32) -> None:
+    def __init__(self, policy: Policy, arm: Arm, *, concurrency: int = 64) -> None:
         self.policy = policy
         self.arm = arm
         self.converger = Converger(policy, arm)
         self._concurrency = concurrency
         self._sem: asyncio.Semaphore | None = None
         self._locks: dict[str, asyncio.Lock] = {}
+        self.counts: Counter[str] = Counter()  # outcomes by result, for operators and tests
         self._lock_users: dict[str, int] = {}
 
     @classmethod
@@ -105,9 +107,9 @@ class Warden:
         env = os.environ if env is None else env
         policy = load_policy(env)
         try:
-            concurrency = max(1, int(env.get("WARDEN_CONCURRENCY") or 32))
+            concurrency = max(1, int(env.get("WARDEN_CONCURRENCY") or 64))
         except ValueError:
-            concurrency = 32
+            concurrency = 64
         return cls(policy, Arm.from_env(env), concurrency=concurrency)
 
     async def close(self) -> None:
@@ -188,6 +190,7 @@ class Warden:
 
     def _done(self, out: Outcome, correlation_id: str | None, start: float,
               quiet: bool = False) -> Outcome:
+        self.counts[out.result] += 1
         out.correlation_id = correlation_id
         out.duration_ms = round((time.monotonic() - start) * 1000, 1)
         level = logging.WARNING if out.result == "retry" else logging.INFO
@@ -276,7 +279,12 @@ class Warden:
             subs = [s.strip() for s in os.environ.get("WARDEN_SUBSCRIPTIONS", "").split(",")
                     if s.strip()]
         if not subs:
-            subs = await self.arm.list_subscriptions()
+            start = time.monotonic()
+            try:
+                subs = await self.arm.list_subscriptions()
+            except ArmError as e:
+                kind: ResultKind = "retry" if isinstance(e, Transient) else "refused"
+                return [self._done(Outcome(None, None, kind, error=str(e)), None, start)]
         outcomes: list[Outcome] = []
         for sub in subs:
             outcomes += await self._sweep(sub)
@@ -287,8 +295,9 @@ class Warden:
         try:
             apps = await self.arm.list_apps(sub)
             assignments = await self.arm.list_assignments(f"/subscriptions/{sub}")
-        except Transient as e:
-            out = Outcome(None, f"/subscriptions/{sub}", "retry", error=str(e))
+        except ArmError as e:
+            kind: ResultKind = "retry" if isinstance(e, Transient) else "refused"
+            out = Outcome(None, f"/subscriptions/{sub}", kind, error=str(e))
             return [self._done(out, None, start)]
         listed: dict[str, dict[str, Any]] = {}
         for app in apps:
