@@ -64,7 +64,7 @@ TAG_ACR = ("grant:acr", f"{ACR_PULL}@.")
 TAG_ADMIN = ("grant:admin", f"{OWNER}@.")
 
 DEMO_POLICY = f"""\
-# The demo organisation's policy (see CONTRACT.md, "Policy file").
+# The demo organisation's policy (see the README's "Policy reference").
 [identities]
 # Every managed app carries the platform team's standard identity.
 standard = ["{STANDARD_IDENTITY}"]
@@ -107,6 +107,8 @@ class Check:
 
 @dataclass
 class DemoResult:
+    """Every check the story made, in order; a success only when there are some and all held."""
+
     checks: list[Check] = field(default_factory=list)
     elapsed_s: float = 0.0
 
