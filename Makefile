@@ -36,3 +36,9 @@ test: $(STAMP) lint
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Issue 5's benchmark (not part of `make test`): a burst against the emulator, each figure
+# next to its bound. BENCH_ARGS overrides, e.g. make bench BENCH_ARGS="--bucket 20/10 --apps 200".
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(PY) -m handlers bench $(BENCH_ARGS)
