@@ -199,6 +199,8 @@ class Emulator(SeedMixin):
               path_contains: str | None = None, principal: str | None = None) -> int:
         """Requests in the log. kind: arm (default, no tokens), read (incl. polls), write,
         poll, token."""
+        if kind not in (None, "arm", "read", "write", "poll", "token"):
+            raise ValueError(f"unknown request kind {kind!r}")
         n = 0
         for r in self.request_log:
             if kind in (None, "arm") and r.kind == "token":

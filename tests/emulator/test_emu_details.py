@@ -183,3 +183,8 @@ async def test_count_arm_excludes_tokens(emu, raw, session) -> None:
                            headers={"X-IDENTITY-HEADER": emu.identity_header}):
         pass
     assert emu.count(kind="arm") == emu.count() == 1 and emu.count(kind="token") == 1
+
+
+def test_count_refuses_unknown_kinds() -> None:
+    with pytest.raises(ValueError):
+        Emulator().count(kind="writes")
