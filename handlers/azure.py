@@ -504,20 +504,21 @@ class Arm:
 
     async def create_assignment(self, scope: str, name: str, role_definition_id: str,
                                 principal_id: str, description: str) -> bool:
-        """PUT a role assignment; True = created, False = ARM says it exists already."""
+        """PUT a role assignment; True = created, False = it (or an identical one) exists."""
         from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
 
         params = RoleAssignmentCreateParameters(
             role_definition_id=role_definition_id, principal_id=principal_id,
             principal_type="ServicePrincipal", description=description)
         try:
-            await self._client("authz").role_assignments.create(scope, name, params)
+            status = await self._client("authz").role_assignments.create(
+                scope, name, params, cls=lambda pr, _d, _h: pr.http_response.status_code)
         except Exception as e:
             err = to_arm_error(e, f"granting at {scope}")
             if err.status == 409 and (err.code or "").lower() == "roleassignmentexists":
                 return False
             raise err from e
-        return True
+        return status != 200  # 200: this very assignment existed already
 
     async def get_assignment(self, scope: str, name: str) -> Assignment | None:
         from azure.core.exceptions import ResourceNotFoundError

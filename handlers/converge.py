@@ -160,8 +160,12 @@ class Converger:
         grants = [ResolvedGrant(r, info) for r, info in zip(requests, roles, strict=True)]
         existing: list[Assignment] = []
         if state.principal_id:
-            existing = await self.arm.list_assignments(
-                f"/subscriptions/{sub}", f"principalId eq '{state.principal_id}'")
+            # the app's subscription, plus any other one a grant points into
+            subs = {sub.lower()} | {s for g in grants if (s := subscription_of(g.request.scope))}
+            chunks = await asyncio.gather(*(self.arm.list_assignments(
+                f"/subscriptions/{s}", f"principalId eq '{state.principal_id}'")
+                for s in sorted(subs)))
+            existing = [a for chunk in chunks for a in chunk]
         missing: list[str] = []
         if dry_run:
             scopes = {g.request.scope.lower(): g.request.scope for g in grants if g.role}

@@ -175,3 +175,19 @@ async def test_assignment_description_marks_ownership(world, warden):
     await warden.handle_payload(await world.create_app("app1", {"grant:rg": f"{READER}@."}))
     [a] = world.assignments()
     assert a["properties"]["description"] == description_for(world.app_id("app1"))
+
+
+async def test_grant_in_another_subscription_replays_without_writes(world, make_warden):
+    other = "11111111-2222-3333-4444-555555555555"
+    world.emu.seed_subscription(other)
+    rg = world.emu.seed_resource_group("shared", subscription=other)
+    warden = make_warden(allowed_scopes=(
+        "/subscriptions/{subscription}/resourceGroups/{resourceGroup}", rg))
+    events = await world.create_app("app1", {"grant:x": f"{READER}@{rg}"})
+    [out] = await warden.handle_payload(events)
+    assert out.result == "applied", out
+    [a] = world.assignments(world.principal("app1"))
+    assert a["properties"]["scope"].lower() == rg.lower()
+    world.emu.clear_log()
+    [out] = await warden.handle_payload(events)
+    assert out.result == "unchanged" and world.emu.count(kind="write") == 0
