@@ -216,8 +216,12 @@ def _assignment(ctx: Ctx, scope: str, name: str) -> Reply:
 
 
 def _list_definitions(ctx: Ctx, scope: str) -> Reply:
+    """``$filter``: ``roleName eq '...'``, ``type eq '...'`` or ``atScopeAndBelow()``."""
     text = ctx.query.get("$filter", "").strip()
     want_name = want_type = None
+    below = False
+    if re.fullmatch(r"atScopeAndBelow\(\)", text, flags=re.I):
+        below, text = True, ""
     if text:
         m = re.fullmatch(r"(roleName|type)\s+eq\s+'(.*)'", text, flags=re.I | re.S)
         if not m:
@@ -233,7 +237,10 @@ def _list_definitions(ctx: Ctx, scope: str) -> Reply:
             continue
         if want_type is not None and p["type"].lower() != want_type:
             continue
-        if segments(scope) and not any(scope_contains(s, scope) for s in p["assignableScopes"]):
+        if segments(scope) and not any(
+            scope_contains(s, scope) or (below and scope_contains(scope, s))
+            for s in p["assignableScopes"]
+        ):
             continue
         items.append(_role_def_view(rd, scope))
     return ctx.page(items)

@@ -188,3 +188,26 @@ async def test_count_arm_excludes_tokens(emu, raw, session) -> None:
 def test_count_refuses_unknown_kinds() -> None:
     with pytest.raises(ValueError):
         Emulator().count(kind="writes")
+
+
+async def test_role_definitions_at_scope_and_below(emu, raw) -> None:
+    rg = emu.seed_resource_group("rg")
+    await _custom_role(raw, rg, "Deep")
+    _, page, _ = await raw("GET", f"{sub(emu)}{RD}", params={"$filter": "atScopeAndBelow()"})
+    names = set()
+    while True:
+        names |= {r["properties"]["roleName"] for r in page["value"]}
+        if not page.get("nextLink"):
+            break
+        _, page, _ = await raw("GET", page["nextLink"], api_version=None)
+    assert "Deep" in names and "Reader" in names
+
+
+async def test_identity_and_group_patch(emu, raw) -> None:
+    rg = emu.seed_resource_group("rg")
+    uami = emu.seed_identity(f"{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/u")
+    status, got, _ = await raw("PATCH", uami["id"], {"tags": {"a": "1"}}, api_version="2024-11-30")
+    assert status == 200 and got["tags"] == {"a": "1"}
+    assert got["properties"]["principalId"] == uami["properties"]["principalId"]
+    status, got, _ = await raw("PATCH", rg, {"tags": {"b": "2"}}, api_version="2024-03-01")
+    assert status == 200 and got["tags"] == {"b": "2"} and got["location"] == "eastus"
