@@ -10,7 +10,10 @@ clients share one retry budget shape: azure-core's retry policy with at most 3
 retries, backoff 0.5 s doubling up to 4 s, Retry-After honoured, 5 s to
 connect, 15 s to read and 20 s in all — far below azure-core's default of
 minutes, so a stuck event turns into a "retry" that Event Grid delivers again.
-Long-running operations poll every second unless ARM says otherwise.
+Long-running operations poll every second unless ARM says otherwise, and
+are given up (transient) after ``lro_timeout_s`` (20 s): azure-core's poller
+has no deadline of its own, and an operation stuck InProgress must not hold
+the event (and its app's lock) forever.
 
 Writes (PUT, PATCH, DELETE, POST) pass a per-subscription :class:`WritePacer`
 that follows ARM's write token bucket from the
@@ -96,9 +99,10 @@ class _Bucket:
     """What we know of ARM's write token bucket for one subscription.
 
     Until the first answer tells how many writes remain, one write goes at a
-    time (a probe); then writes go while the estimate (ARM's last figure minus
-    what is in flight, plus the refill since) stays at one or more, and wait for
-    the refill otherwise. A 429 blocks every write until its Retry-After.
+    time (a probe). From then on we keep our own count (tokens spent, refill
+    since) and send while it is at one or more, else wait for the refill. ARM's
+    figure, minus the writes still in flight, corrects the count when the two
+    differ by a token or more. A 429 blocks every write until its Retry-After.
     """
 
     def __init__(self, refill: float) -> None:
@@ -110,6 +114,7 @@ class _Bucket:
         self._answered = asyncio.Event()
 
     async def acquire(self) -> None:
+        """Wait for a write token."""
         while True:
             now = time.monotonic()
             if now < self.blocked_until:
@@ -153,7 +158,10 @@ class _Bucket:
             estimate = float(remaining) - self.inflight
         except ValueError:
             return
-        if self.tokens is None or estimate < self.tokens or not self.inflight:
+        if self.tokens is not None and self.tokens != math.inf:
+            self.tokens += (now - self.last) * self.refill
+            self.last = now
+        if self.tokens is None or abs(estimate - self.tokens) >= 1:
             self.tokens, self.last = estimate, now
         self._answered.set()
 
@@ -188,8 +196,8 @@ class WritePacer:
     """Paces writes per subscription to ARM's token bucket (refill assumed 10/s)."""
 
     def __init__(self, refill_per_s: float = 10.0) -> None:
-        # A touch slower than ARM refills, so our estimate never runs ahead of it.
-        self.refill = refill_per_s * 0.98
+        # A touch slower than ARM refills, so our count never runs ahead of it.
+        self.refill = refill_per_s * 0.99
         self._buckets: dict[str, _Bucket] = {}
         self._policy: Any = None
 
@@ -236,8 +244,9 @@ class Arm:
     def __init__(self, endpoint: str = "https://management.azure.com", scope: str | None = None,
                  credential_factory: Callable[[], Any] | None = None, *,
                  ca_bundle: str | None = None, retry_total: int = 3,
-                 retry_backoff_s: float = 0.5) -> None:
+                 retry_backoff_s: float = 0.5, lro_timeout_s: float = 20.0) -> None:
         self.endpoint = endpoint.rstrip("/")
+        self.lro_timeout_s = lro_timeout_s
         self.ca_bundle = ca_bundle
         self.retry_total = retry_total
         self.retry_backoff_s = retry_backoff_s
@@ -400,7 +409,10 @@ class Arm:
                 raise HttpResponseError(response=initial.http_response)
             poller: Any = AsyncLROPoller(client._client, initial, _json_of,
                                          AsyncARMPolling(self.polling_interval))
-            result = await poller.result()
+            result = await asyncio.wait_for(poller.result(), self.lro_timeout_s)
+        except TimeoutError as e:
+            raise Transient(f"patching {app_id}: the long-running operation did not finish "
+                            f"within {self.lro_timeout_s:g} s") from e
         except Exception as e:
             raise to_arm_error(e, f"patching {app_id}", app_level=True) from e
         return result if isinstance(result, dict) else {}
