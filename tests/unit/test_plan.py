@@ -23,54 +23,91 @@ RG = f"/subscriptions/{SUB}/resourceGroups/rg1"
 APP = f"{RG}/providers/Microsoft.App/containerApps/app1"
 PRINCIPAL = "11111111-1111-1111-1111-111111111111"
 UAMI = f"{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/std"
-OTHER_UAMI = (f"/subscriptions/{SUB}/resourcegroups/rg1/providers/"
-              "Microsoft.ManagedIdentity/userAssignedIdentities/own")
+OTHER_UAMI = (
+    f"/subscriptions/{SUB}/resourcegroups/rg1/providers/"
+    "Microsoft.ManagedIdentity/userAssignedIdentities/own"
+)
 ST = f"{RG}/providers/Microsoft.Storage/storageAccounts/st1"
 
-READER = RoleInfo("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", "Storage Blob Data Reader",
-                  f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/"
-                  "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", "ok")
-OWNER = RoleInfo("8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "Owner",
-                 f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/"
-                 "8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "floor")
-CONTRIB = RoleInfo("b24988ac-6180-42a0-ab88-20f7382dd24c", "Contributor",
-                   f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/"
-                   "b24988ac-6180-42a0-ab88-20f7382dd24c", "broad")
+READER = RoleInfo(
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+    "Storage Blob Data Reader",
+    f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/"
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+    "ok",
+)
+OWNER = RoleInfo(
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+    "Owner",
+    f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/"
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+    "floor",
+)
+CONTRIB = RoleInfo(
+    "b24988ac-6180-42a0-ab88-20f7382dd24c",
+    "Contributor",
+    f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/"
+    "b24988ac-6180-42a0-ab88-20f7382dd24c",
+    "broad",
+)
 
 
 def state(**kw) -> AppState:
-    base = dict(app_id=APP, location="eastus", tags={}, identity_type="SystemAssigned",
-                principal_id=PRINCIPAL, user_assigned=())
+    base = dict(
+        app_id=APP,
+        location="eastus",
+        tags={},
+        identity_type="SystemAssigned",
+        principal_id=PRINCIPAL,
+        user_assigned=(),
+    )
     base.update(kw)
     return AppState(**base)
 
 
 def grant(tag: str, role: RoleInfo | None, scope: str = ST, written: str | None = None):
-    return ResolvedGrant(GrantRequest(tag=tag, role=written or (role.name if role else "x"),
-                                      scope=scope), role)
+    return ResolvedGrant(
+        GrantRequest(tag=tag, role=written or (role.name if role else "x"), scope=scope), role
+    )
 
 
 def ours(role: RoleInfo, scope: str = ST, principal: str = PRINCIPAL, app: str = APP) -> Assignment:
     name = assignment_name(app, principal, role.guid, scope)
-    return Assignment(id=f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
-                      name=name, scope=scope, role_definition_id=role.id,
-                      principal_id=principal, description=description_for(app))
+    return Assignment(
+        id=f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
+        name=name,
+        scope=scope,
+        role_definition_id=role.id,
+        principal_id=principal,
+        description=description_for(app),
+    )
 
 
 def test_in_line_app_plans_nothing():
-    p = make_plan(state(user_assigned=(UAMI,)), Policy(standard_identities=(UAMI,)),
-                  identities={UAMI: True}, grants=[grant("grant:a", READER)],
-                  existing=[ours(READER)])
+    p = make_plan(
+        state(user_assigned=(UAMI,)),
+        Policy(standard_identities=(UAMI,)),
+        identities={UAMI: True},
+        grants=[grant("grant:a", READER)],
+        existing=[ours(READER)],
+    )
     assert p.empty and p.changes() == [] and p.refusals == []
 
 
 def test_new_app_gets_full_identity_map_and_grants():
     s = state(identity_type="UserAssigned", principal_id=None, user_assigned=(OTHER_UAMI,))
-    p = make_plan(s, Policy(), identities={UAMI: True},
-                  grants=[grant("grant:a", READER), grant("grant:b", READER, RG)])
-    assert p.identity_patch == {"identity": {
-        "type": "SystemAssigned,UserAssigned",
-        "userAssignedIdentities": {OTHER_UAMI: {}, UAMI: {}}}}
+    p = make_plan(
+        s,
+        Policy(),
+        identities={UAMI: True},
+        grants=[grant("grant:a", READER), grant("grant:b", READER, RG)],
+    )
+    assert p.identity_patch == {
+        "identity": {
+            "type": "SystemAssigned,UserAssigned",
+            "userAssignedIdentities": {OTHER_UAMI: {}, UAMI: {}},
+        }
+    }
     assert p.enable_system and p.attach == [UAMI]
     assert [c.scope for c in p.creates] == [ST, RG]
     assert p.changes()[:2] == ["enable system-assigned identity", f"attach identity {UAMI}"]
@@ -78,17 +115,25 @@ def test_new_app_gets_full_identity_map_and_grants():
 
 
 def test_existing_identity_compared_case_insensitively():
-    p = make_plan(state(identity_type="SystemAssigned, UserAssigned",
-                        user_assigned=(UAMI.replace("resourceGroups", "resourcegroups").upper(),)),
-                  Policy(), identities={UAMI: True}, grants=[])
+    p = make_plan(
+        state(
+            identity_type="SystemAssigned, UserAssigned",
+            user_assigned=(UAMI.replace("resourceGroups", "resourcegroups").upper(),),
+        ),
+        Policy(),
+        identities={UAMI: True},
+        grants=[],
+    )
     assert p.identity_patch is None and p.empty
 
 
 def test_no_grants_does_not_enable_system_identity():
-    p = make_plan(state(identity_type="None", principal_id=None), Policy(),
-                  identities={UAMI: True}, grants=[])
-    assert p.identity_patch == {"identity": {"type": "UserAssigned",
-                                             "userAssignedIdentities": {UAMI: {}}}}
+    p = make_plan(
+        state(identity_type="None", principal_id=None), Policy(), identities={UAMI: True}, grants=[]
+    )
+    assert p.identity_patch == {
+        "identity": {"type": "UserAssigned", "userAssignedIdentities": {UAMI: {}}}
+    }
     assert not p.enable_system
 
 
@@ -101,37 +146,50 @@ def test_missing_identity_refused_without_create_missing_others_attached():
 
 def test_missing_identity_created_only_in_same_subscription():
     foreign = UAMI.replace(SUB, "99999999-0000-0000-0000-000000000000")
-    p = make_plan(state(), Policy(create_missing=True), identities={UAMI: False, foreign: False},
-                  grants=[])
+    p = make_plan(
+        state(), Policy(create_missing=True), identities={UAMI: False, foreign: False}, grants=[]
+    )
     assert p.create_identities == [UAMI] and p.attach == [UAMI]
     assert [r.identity for r in p.refusals] == [foreign]
     assert p.changes()[0] == f"create identity {UAMI}"
 
 
 def test_same_grant_from_two_tags_is_one_assignment():
-    p = make_plan(state(), Policy(), identities={},
-                  grants=[grant("grant:a", READER), grant("grant:b", READER, ST.upper())])
+    p = make_plan(
+        state(),
+        Policy(),
+        identities={},
+        grants=[grant("grant:a", READER), grant("grant:b", READER, ST.upper())],
+    )
     assert len(p.creates) == 1 and p.creates[0].tags == ("grant:a", "grant:b")
 
 
 def test_removed_tag_revokes_only_its_grant():
-    p = make_plan(state(), Policy(), identities={}, grants=[grant("grant:a", READER)],
-                  existing=[ours(READER), ours(READER, RG)])
+    p = make_plan(
+        state(),
+        Policy(),
+        identities={},
+        grants=[grant("grant:a", READER)],
+        existing=[ours(READER), ours(READER, RG)],
+    )
     assert p.creates == [] and [a.scope for a in p.revokes] == [RG]
     assert p.changes() == [f"revoke Storage Blob Data Reader on {RG}"]
 
 
 def test_grant_kept_while_another_tag_asks_for_it():
-    p = make_plan(state(), Policy(), identities={},
-                  grants=[grant("grant:b", READER)], existing=[ours(READER)])
+    p = make_plan(
+        state(), Policy(), identities={}, grants=[grant("grant:b", READER)], existing=[ours(READER)]
+    )
     assert p.empty
 
 
 def test_foreign_identical_assignment_is_never_touched_nor_duplicated():
-    hand = dataclasses.replace(ours(READER), name="aaaaaaaa-0000-0000-0000-000000000000",
-                               description=None)
-    p = make_plan(state(), Policy(), identities={}, grants=[grant("grant:a", READER)],
-                  existing=[hand])
+    hand = dataclasses.replace(
+        ours(READER), name="aaaaaaaa-0000-0000-0000-000000000000", description=None
+    )
+    p = make_plan(
+        state(), Policy(), identities={}, grants=[grant("grant:a", READER)], existing=[hand]
+    )
     assert p.empty and p.notes
     p = make_plan(state(), Policy(), identities={}, grants=[], existing=[hand])
     assert p.revokes == []
@@ -144,9 +202,16 @@ def test_description_alone_does_not_make_an_assignment_ours():
 
 
 def test_floor_and_unknown_roles_refused_others_apply():
-    p = make_plan(state(), Policy(), identities={},
-                  grants=[grant("grant:o", OWNER), grant("grant:u", None, written="Nope"),
-                          grant("grant:a", READER)])
+    p = make_plan(
+        state(),
+        Policy(),
+        identities={},
+        grants=[
+            grant("grant:o", OWNER),
+            grant("grant:u", None, written="Nope"),
+            grant("grant:a", READER),
+        ],
+    )
     assert {r.tag for r in p.refusals} == {"grant:o", "grant:u"}
     assert "Nope" in next(r.reason for r in p.refusals if r.tag == "grant:u")
     assert [c.tags for c in p.creates] == [("grant:a",)]
@@ -155,28 +220,45 @@ def test_floor_and_unknown_roles_refused_others_apply():
 def test_broad_role_needs_explicit_allow():
     p = make_plan(state(), Policy(), identities={}, grants=[grant("grant:c", CONTRIB)])
     assert p.creates == [] and p.refusals[0].tag == "grant:c"
-    p = make_plan(state(), Policy(allowed_roles=("contributor",)), identities={},
-                  grants=[grant("grant:c", CONTRIB)])
+    p = make_plan(
+        state(),
+        Policy(allowed_roles=("contributor",)),
+        identities={},
+        grants=[grant("grant:c", CONTRIB)],
+    )
     assert len(p.creates) == 1
 
 
 def test_tightened_policy_revokes_and_refuses():
-    p = make_plan(state(), Policy(allowed_roles=("Reader",)), identities={},
-                  grants=[grant("grant:a", READER)], existing=[ours(READER)])
+    p = make_plan(
+        state(),
+        Policy(allowed_roles=("Reader",)),
+        identities={},
+        grants=[grant("grant:a", READER)],
+        existing=[ours(READER)],
+    )
     assert [a.scope for a in p.revokes] == [ST]
     assert [r.tag for r in p.refusals] == ["grant:a"]
 
 
 def test_grants_refused_when_system_identity_may_not_be_enabled():
-    p = make_plan(state(identity_type="None", principal_id=None),
-                  Policy(enable_system_identity=False), identities={},
-                  grants=[grant("grant:a", READER)])
+    p = make_plan(
+        state(identity_type="None", principal_id=None),
+        Policy(enable_system_identity=False),
+        identities={},
+        grants=[grant("grant:a", READER)],
+    )
     assert p.empty and [r.tag for r in p.refusals] == ["grant:a"]
 
 
 def test_missing_scope_refused_in_dry_run():
-    p = make_plan(state(), Policy(), identities={}, grants=[grant("grant:a", READER)],
-                  missing_scopes=[ST.lower()])
+    p = make_plan(
+        state(),
+        Policy(),
+        identities={},
+        grants=[grant("grant:a", READER)],
+        missing_scopes=[ST.lower()],
+    )
     assert p.empty and "does not exist" in p.refusals[0].reason
 
 
