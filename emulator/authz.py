@@ -141,10 +141,10 @@ def _put_assignment(ctx: Ctx, scope: str, name: str) -> Reply:
     role_guid = rd["name"].lower()
     for other_key, other in store.role_assignments.items():
         op = other["properties"]
-        if (
-            other_key != key
+        if (  # the cheap test first: this scans every assignment on every PUT
+            op["principalId"].lower() == principal_id
+            and other_key != key
             and norm(op["scope"]) == scope_key
-            and op["principalId"].lower() == principal_id
             and op["roleDefinitionId"].rsplit("/", 1)[-1].lower() == role_guid
         ):
             raise ArmError(409, "RoleAssignmentExists",

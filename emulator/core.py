@@ -224,10 +224,13 @@ class Emulator(SeedMixin):
     # -- events -----------------------------------------------------------------------
     def deliver_to(self, url: str, *, batch_size: int = 10, max_attempts: int = 5,
                    backoff_s: float = 0.05, timeout_s: float = 10.0,
-                   validation_wait_s: float = 5.0) -> Delivery:
-        """Deliver every later event to ``url`` like an Event Grid subscription."""
+                   validation_wait_s: float = 5.0, schema: str = "eventgrid") -> Delivery:
+        """Deliver every later event to ``url`` like an Event Grid subscription
+        (``schema``: "eventgrid" or "cloudevents")."""
+        if schema not in ("eventgrid", "cloudevents"):
+            raise ValueError(f"unknown delivery schema {schema!r}")
         d = Delivery(url, batch_size, max_attempts, backoff_s, timeout_s,
-                     topic=f"/subscriptions/{self.subscription_id}",
+                     topic=f"/subscriptions/{self.subscription_id}", schema=schema,
                      validation_base=self.endpoint, validation_wait_s=validation_wait_s)
         d.start(self.client_ssl_context() if url.startswith("https") else None)
         self._deliveries.append(d)

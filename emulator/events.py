@@ -5,7 +5,9 @@ handshake first (answered with ``validationResponse``, or confirmed by a GET
 of ``validationUrl`` within ``validation_wait_s``), then
 ``aeg-event-type: Notification`` POSTs of JSON-array batches; 408, 429, 5xx
 and timeouts are retried with exponential backoff a bounded number of times,
-any other 4xx is dropped (dead-lettered) at once.
+any other 4xx is dropped (dead-lettered) at once. With ``schema="cloudevents"``
+the handshake is CloudEvents' HTTP OPTIONS abuse protection and the batches are
+CloudEvents 1.0 (``application/cloudevents-batch+json``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from .state import utc_now
 if TYPE_CHECKING:
     from .core import Emulator
 
-__all__ = ["build_event", "Delivery"]
+__all__ = ["build_event", "to_cloudevent", "Delivery"]
 
 log = logging.getLogger(__name__)
 RETRY_STATUSES = {408, 429} | set(range(500, 600))
@@ -72,6 +74,19 @@ def build_event(emu: Emulator, ctx: Ctx, pending: PendingEvent) -> dict[str, Any
     }
 
 
+def to_cloudevent(event: dict[str, Any]) -> dict[str, Any]:
+    """The CloudEvents 1.0 form of an Event Grid schema event (same id and data)."""
+    return {
+        "source": event["topic"],
+        "subject": event["subject"],
+        "type": event["eventType"],
+        "time": event["eventTime"],
+        "id": event["id"],
+        "data": event["data"],
+        "specversion": "1.0",
+    }
+
+
 @dataclass
 class Delivery:
     """One webhook subscription: a queue, a worker task and what became of each event."""
@@ -82,6 +97,7 @@ class Delivery:
     backoff_s: float = 0.05
     timeout_s: float = 10.0
     topic: str = ""
+    schema: str = "eventgrid"  # or "cloudevents"
     validation_base: str = ""  # the emulator's endpoint, for validationUrl
     validation_wait_s: float = 5.0
     validated: bool = False
@@ -127,7 +143,8 @@ class Delivery:
             "aeg-delivery-count": str(count),
             "aeg-data-version": "2",
             "aeg-metadata-version": "1",
-            "Content-Type": "application/json",
+            "Content-Type": "application/cloudevents-batch+json; charset=utf-8"
+            if self.schema == "cloudevents" else "application/json",
         }
         try:
             async with self._session.post(self.url, data=json.dumps(body), headers=headers) as r:
@@ -164,7 +181,30 @@ class Delivery:
         self._confirmed.set()
         return True
 
+    async def _options_handshake(self) -> None:
+        """CloudEvents 1.0 webhook abuse protection: OPTIONS, then WebHook-Allowed-Origin."""
+        assert self._session is not None
+        origin = "eventgrid.azure.net"
+        headers = {"WebHook-Request-Origin": origin, "WebHook-Request-Rate": "120"}
+        for attempt in range(self.max_attempts):
+            try:
+                async with self._session.options(self.url, headers=headers) as r:
+                    allowed = r.headers.get("WebHook-Allowed-Origin", "")
+                    if 200 <= r.status < 300:
+                        self.validated = allowed in (origin, "*")
+                        return
+                    if r.status not in RETRY_STATUSES:
+                        return
+            except (TimeoutError, aiohttp.ClientError, OSError):
+                pass
+            await asyncio.sleep(self.backoff_s * (2**attempt))
+
     async def _validate(self) -> None:
+        if self.schema == "cloudevents":
+            await self._options_handshake()
+            if not self.validated:
+                log.warning("webhook %s failed the CloudEvents handshake", self.url)
+            return
         event = {
             "id": str(uuid.uuid4()),
             "topic": self.topic,
@@ -197,7 +237,9 @@ class Delivery:
                 if not self.validated:
                     ok, reason = False, "subscription validation failed"
                 else:
-                    ok, reason = await self._send(batch, "Notification")
+                    body = [to_cloudevent(e) for e in batch] \
+                        if self.schema == "cloudevents" else batch
+                    ok, reason = await self._send(body, "Notification")
                 if ok:
                     self.delivered.extend(batch)
                 else:

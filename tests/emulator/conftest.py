@@ -126,7 +126,13 @@ class Hook:
         self.validate_by_url = False  # answer the handshake without validationResponse
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "OPTIONS":
+            self.requests.append(("OPTIONS", dict(request.headers)))
+            origin = request.headers.get("WebHook-Request-Origin", "")
+            return web.Response(headers={"WebHook-Allowed-Origin": origin})
         kind = request.headers.get("aeg-event-type", "")
+        if request.content_type == "application/cloudevents-batch+json":
+            kind = "Notification"
         body = json.loads(await request.text())
         self.requests.append((kind, body))
         if kind == "SubscriptionValidation":
@@ -147,7 +153,7 @@ class Hook:
 async def hook() -> AsyncIterator[tuple[Hook, str]]:
     h = Hook()
     app = web.Application()
-    app.router.add_post("/api/events", h.handle)
+    app.router.add_route("*", "/api/events", h.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -229,3 +229,24 @@ async def test_unvalidated_subscription_delivers_nothing(emu, raw, hook) -> None
     await emu.drain_deliveries()
     assert not delivery.validated and h.notifications() == []
     assert len(delivery.dead_letters) == 1
+
+
+async def test_cloudevents_delivery_uses_the_options_handshake(emu, raw, hook, example) -> None:
+    h, url = hook
+    delivery = emu.deliver_to(url, schema="cloudevents")
+    for call in _writes(emu, raw, 2):
+        await call
+    await emu.drain_deliveries()
+    assert h.requests[0][0] == "OPTIONS"
+    assert h.requests[0][1]["WebHook-Request-Origin"] == "eventgrid.azure.net"
+    sample = example("cloud-events-schema.resource_write_success.json")
+    batch = [e for b in h.notifications() for e in b]
+    assert len(batch) == 2 and delivery.validated
+    assert set(batch[0]) == set(sample)
+    assert batch[0]["id"] == emu.events[0]["id"] and batch[0]["specversion"] == "1.0"
+    assert batch[0]["type"] == "Microsoft.Resources.ResourceWriteSuccess"
+
+
+def test_unknown_delivery_schema_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Emulator().deliver_to("http://x", schema="xml")
