@@ -189,8 +189,8 @@ class Plan:
 
 def is_ours(app_id: str, a: Assignment) -> bool:
     """Whether aca-warden made assignment ``a`` for app ``app_id`` (description AND name)."""
-    if (a.description or "") != description_for(app_id):
-        return False
+    if (a.description or "").lower() != description_for(app_id).lower():
+        return False  # ARM names are case-insensitive: so is the app id in the description
     return a.name.lower() == assignment_name(app_id, a.principal_id, a.role_guid, a.scope)
 
 

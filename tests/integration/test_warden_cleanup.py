@@ -100,3 +100,13 @@ async def test_reconcile_revokes_grants_of_an_earlier_incarnation(world, warden)
     assert out.result == "applied" and len(out.changes) == 2
     assert {a["properties"]["principalId"] for a in ours(world, app_id)} == {new.lower()}
     assert old != new
+
+
+async def test_cleanup_finds_grants_made_under_another_spelling_of_the_id(world, warden):
+    await world.create_app("app1", {"grant:rg": f"{READER}@."})
+    shouting = world.app_id("app1").replace("rg1", "RG1")
+    [out] = await warden.handle_payload(world.event(shouting))
+    assert out.result == "applied"
+    [out] = await warden.handle_payload(await world.delete_app("app1"))
+    assert out.result == "deleted" and len(out.changes) == 1
+    assert world.assignments() == []

@@ -278,3 +278,10 @@ def test_description_round_trips():
     assert app_id_from_description(description_for(APP)) == APP
     assert app_id_from_description("made by hand") is None
     assert app_id_from_description(None) is None
+
+
+def test_ownership_ignores_the_case_of_the_app_id():
+    a = ours(READER)
+    upper = APP.replace("resourceGroups/rg1", "resourcegroups/RG1")
+    assert is_ours(upper, a)
+    assert is_ours(APP, dataclasses.replace(a, description=description_for(upper)))
