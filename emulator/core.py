@@ -118,12 +118,12 @@ class Emulator(SeedMixin):
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=server_ctx)
         await site.start()
-        server: Any = site._server
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = self._runner.addresses[0][1]
         self.endpoint = f"https://127.0.0.1:{self.port}"
         return self
 
     async def stop(self) -> None:
+        self.lro.cancel_timers()
         for d in self._deliveries:
             await d.close()
         self._deliveries.clear()

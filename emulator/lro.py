@@ -45,6 +45,7 @@ class Operations:
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
         self.ops: dict[str, Operation] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
 
     def start(self, ctx: Ctx, ref: ResourceRef, complete: Callable[[], None],
               final: Callable[[], dict[str, Any] | None] | None) -> dict[str, str]:
@@ -52,7 +53,8 @@ class Operations:
         op = Operation(str(uuid.uuid4()), ctx, list(ctx.events), complete, final)
         ctx.events.clear()
         self.ops[op.id] = op
-        asyncio.get_running_loop().call_later(self.emu.lro_duration_s, self._finish, op)
+        self._timers[op.id] = asyncio.get_running_loop().call_later(
+            self.emu.lro_duration_s, self._finish, op)
         body = self.emu.store.resources.get(norm(ref.id)) or {}
         loc = str(body.get("location", "eastus")).replace(" ", "").lower()
         base = f"{self.emu.endpoint}/subscriptions/{ref.subscription}/providers/Microsoft.App/" \
@@ -64,7 +66,16 @@ class Operations:
             "Retry-After": str(self.emu.retry_after_s),
         }
 
+    def cancel_timers(self) -> None:
+        """On stop: operations still running stay InProgress."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
     def _finish(self, op: Operation) -> None:
+        timer = self._timers.pop(op.id, None)
+        if timer is not None:
+            timer.cancel()
         if op.status != "InProgress":
             return
         op.complete()

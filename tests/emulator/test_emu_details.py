@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
+import aiohttp
 import pytest
 
 from emulator import Emulator
@@ -211,3 +213,17 @@ async def test_identity_and_group_patch(emu, raw) -> None:
     assert got["properties"]["principalId"] == uami["properties"]["principalId"]
     status, got, _ = await raw("PATCH", rg, {"tags": {"b": "2"}}, api_version="2024-03-01")
     assert status == 200 and got["tags"] == {"b": "2"} and got["location"] == "eastus"
+
+
+async def test_stop_leaves_unfinished_operations_in_progress() -> None:
+    async with Emulator(lro_duration_s=0.05) as emu:
+        token = emu.person_token()
+        emu.seed_resource_group("rg")
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=emu.client_ssl_context())) as s:
+            async with s.put(f"{emu.endpoint}{sub(emu)}/resourceGroups/rg/providers/Microsoft.App"
+                             f"/containerApps/a?api-version={API}", json={"location": "eastus"},
+                             headers={"Authorization": f"Bearer {token}"}) as r:
+                assert r.status == 201
+    await asyncio.sleep(0.1)
+    assert emu.events == []  # the timer died with the emulator
