@@ -38,8 +38,10 @@ def resolve_identity(
     """Validate an identity block and fill principalId/tenantId/clientId."""
     store = ctx.store
     prev = previous or {"type": "None"}
+    if requested is None and patch:
+        return copy.deepcopy(prev)  # untouched by this PATCH
     if requested is None:
-        requested = prev if patch else {"type": "None"}
+        requested = {"type": "None"}
     if not isinstance(requested, dict):
         raise ArmError(400, "InvalidIdentity", "The 'identity' property must be an object.")
     itype = requested.get("type", prev.get("type") if patch else None)
@@ -170,6 +172,7 @@ def _app_write(ctx: Ctx, ref: ResourceRef, body: dict[str, Any], previous: dict 
     if not isinstance(props, dict):
         raise ArmError(400, "InvalidRequestContent", "'properties' must be an object.")
     check_secrets(props)
+    tags = checked_tags(body)
     patching = ctx.method == "PATCH"
     identity = resolve_identity(
         ctx, body.get("identity"), (previous or {}).get("identity"), ref.name, patch=patching
@@ -191,7 +194,6 @@ def _app_write(ctx: Ctx, ref: ResourceRef, body: dict[str, Any], previous: dict 
         customDomainVerificationId=old_props.get("customDomainVerificationId")
         or uuid.uuid4().hex.upper(),
     )
-    tags = checked_tags(body)
     stored: dict[str, Any] = {
         "id": previous["id"] if previous else ref.id,
         "name": previous["name"] if previous else ref.name,

@@ -291,3 +291,25 @@ async def test_start_stop_and_list_secrets_actions(emu, apps_client) -> None:
     secrets = await apps_client.container_apps.list_secrets("rg", "app1")
     assert [(s.name, s.value) for s in secrets.value] == [("db", "hunter2")]
     assert [e["eventType"] for e in emu.events] == ["Microsoft.Resources.ResourceActionSuccess"] * 3
+
+
+async def test_refused_write_leaves_principals_alone(emu, raw) -> None:
+    app_id = _app_id(emu, name="app1")
+    old = emu.seed_container_app(app_id, identity="SystemAssigned")["identity"]["principalId"]
+    status, _, _ = await raw("PUT", app_id, {"location": "eastus", "tags": {"a": 1},
+                                             "identity": {"type": "None"}}, api_version=API)
+    assert status == 400
+    assert not emu.principal(old).deleted
+    assert emu.get(app_id)["identity"]["principalId"] == old
+
+
+async def test_patch_without_identity_keeps_it_even_if_an_identity_is_gone(emu, raw) -> None:
+    uami = emu.seed_identity(f"/subscriptions/{emu.subscription_id}/resourceGroups/rg"
+                             "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/u1")
+    app_id = _app_id(emu, name="app1")
+    emu.seed_container_app(app_id, identity={"type": "UserAssigned",
+                                             "userAssignedIdentities": {uami["id"]: {}}})
+    await raw("DELETE", uami["id"], api_version="2024-11-30")
+    status, _, _ = await raw("PATCH", app_id, {"tags": {"x": "y"}}, api_version=API)
+    assert status == 202
+    assert list(emu.get(app_id)["identity"]["userAssignedIdentities"]) == [uami["id"]]
