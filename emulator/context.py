@@ -44,7 +44,6 @@ class Ctx:
     client_request_id: str
     url: str
     events: list[PendingEvent] = field(default_factory=list)
-    is_poll: bool = False
 
     @property
     def store(self) -> Store:

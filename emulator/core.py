@@ -344,7 +344,7 @@ class Emulator(SeedMixin):
             self._take_write_token(request, headers)
         ctx = Ctx(self, request.method, request.path, dict(request.query), raw, claims,
                   correlation, request.headers.get("x-ms-client-request-id", ""),
-                  f"{self.endpoint}{request.path_qs}", is_poll=kind == "poll")
+                  f"{self.endpoint}{request.path_qs}")
         reply = dispatch(ctx)
         if reply.status < 400:
             self._emit(ctx, ctx.events)

@@ -7,7 +7,6 @@ state by the lower-cased id and keeps a canonical spelling for answers.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 
 __all__ = [
@@ -121,7 +120,3 @@ def mixed_case_id(resource_id: str) -> str:
         f"/subscriptions/{ref.subscription}/resourcegroups/{ref.resource_group}"
         f"/providers/{ref.provider_path}"
     )
-
-
-def new_guid() -> str:
-    return str(uuid.uuid4())
