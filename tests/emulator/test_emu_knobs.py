@@ -95,7 +95,7 @@ async def test_sdk_retries_an_injected_503(emu, apps_client) -> None:
 
 async def test_write_bucket_throttles_with_retry_after(emu, raw) -> None:
     emu.seed_resource_group("rg")
-    emu.set_write_bucket(3, 0.5)
+    emu.set_write_bucket(3, 0.01)
     statuses, remaining = [], []
     for i in range(4):
         status, body, headers = await raw(
@@ -118,11 +118,11 @@ async def test_write_bucket_throttles_with_retry_after(emu, raw) -> None:
 
 async def test_write_bucket_refills(emu, raw) -> None:
     emu.seed_resource_group("rg")
-    emu.set_write_bucket(1, 20)
+    emu.set_write_bucket(1, 2)  # a token every 0.5 s
     path = f"{emu.seed_resource_group('rg')}/providers/Microsoft.Storage/storageAccounts/s"
     assert (await raw("PUT", path, {"location": "e"}, api_version="2023-05-01"))[0] == 201
     assert (await raw("PUT", path, {"location": "e"}, api_version="2023-05-01"))[0] == 429
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.6)
     assert (await raw("PUT", path, {"location": "e"}, api_version="2023-05-01"))[0] == 200
 
 
