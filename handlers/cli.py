@@ -106,6 +106,8 @@ def _setup_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbose < 2:  # the SDK logs every request and response at INFO: only with -vv
+        logging.getLogger("azure").setLevel(logging.WARNING)
 
 
 def _print_outcomes(outcomes: Sequence[Any]) -> None:

@@ -191,3 +191,14 @@ async def test_grant_in_another_subscription_replays_without_writes(world, make_
     world.emu.clear_log()
     [out] = await warden.handle_payload(events)
     assert out.result == "unchanged" and world.emu.count(kind="write") == 0
+
+
+async def test_custom_tag_prefix_and_opt_out_tag(world, make_warden):
+    warden = make_warden(tag_prefix="access/", opt_out_tag="hands-off")
+    tags = {"Access/rg": f"{READER}@.", "grant:ignored": "Owner@."}
+    [out] = await warden.handle_payload(await world.create_app("app1", tags))
+    assert out.result == "applied" and out.refused == []
+    assert len(world.assignments(world.principal("app1"))) == 1
+    events = await world.create_app("app2", {"access/x": f"{READER}@.", "HANDS-OFF": "True"})
+    [out] = await warden.handle_payload(events)
+    assert out.result == "ignored"
