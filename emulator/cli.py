@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="deliver events to this webhook like an Event Grid subscription")
     p.add_argument("--deliver-schema", choices=("eventgrid", "cloudevents"),
                    default="eventgrid", help="event schema of --deliver-to")
+    p.add_argument("--deliver-source", choices=("subscription", "arn"), default="subscription",
+                   help="subscription system topic events, or Azure Resource Notifications")
     p.add_argument("--latency-ms", type=float, default=0, help="latency added to ARM requests")
     p.add_argument("--page-size", type=int, default=100, help="items per list page")
     p.add_argument("--principal-delay", type=float, default=10.0, metavar="S",
@@ -66,7 +68,8 @@ async def _serve(args: argparse.Namespace) -> int:
     await emu.start()
     try:
         if args.deliver_to:
-            emu.deliver_to(args.deliver_to, schema=args.deliver_schema)
+            emu.deliver_to(args.deliver_to, schema=args.deliver_schema,
+                           source=args.deliver_source)
         print(f"emulator listening on {emu.endpoint}", flush=True)
         if args.env_file:
             write_env_file(args.env_file, emu.env)

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from .auth import PersonCredential, TokenError, TokenIssuer
 from .context import Ctx, PendingEvent, Reply
-from .events import Delivery, build_event
+from .events import Delivery, build_arn_event, build_event
 from .faults import FaultBook, TokenBucket
 from .ids import ResourceRef
 from .lro import Operations
@@ -90,7 +90,8 @@ class Emulator(SeedMixin):
         self.store.add_principal(self.service_oid, "ServicePrincipal", name="aca-warden",
                                  app_id=self.service_appid, kind="service", age_s=86400)
         self.request_log: list[RequestRecord] = []
-        self.events: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []  # subscription system topic
+        self.arn_events: list[dict[str, Any]] = []  # Resource Notifications resources topic
         self.lro = Operations(self)
         self.faults = FaultBook()
         self._bucket_conf = write_bucket
@@ -224,13 +225,18 @@ class Emulator(SeedMixin):
     # -- events -----------------------------------------------------------------------
     def deliver_to(self, url: str, *, batch_size: int = 10, max_attempts: int = 5,
                    backoff_s: float = 0.05, timeout_s: float = 10.0,
-                   validation_wait_s: float = 5.0, schema: str = "eventgrid") -> Delivery:
+                   validation_wait_s: float = 5.0, schema: str = "eventgrid",
+                   source: str = "subscription") -> Delivery:
         """Deliver every later event to ``url`` like an Event Grid subscription
-        (``schema``: "eventgrid" or "cloudevents")."""
+        (``schema``: "eventgrid" or "cloudevents"; ``source``: "subscription" for the
+        subscription system topic, "arn" for Azure Resource Notifications)."""
         if schema not in ("eventgrid", "cloudevents"):
             raise ValueError(f"unknown delivery schema {schema!r}")
+        if source not in ("subscription", "arn"):
+            raise ValueError(f"unknown event source {source!r}")
         d = Delivery(url, batch_size, max_attempts, backoff_s, timeout_s,
                      topic=f"/subscriptions/{self.subscription_id}", schema=schema,
+                     source=source,
                      validation_base=self.endpoint, validation_wait_s=validation_wait_s)
         d.start(self.client_ssl_context() if url.startswith("https") else None)
         self._deliveries.append(d)
@@ -244,8 +250,14 @@ class Emulator(SeedMixin):
         for p in pending:
             event = build_event(self, ctx, p)
             self.events.append(event)
+            arn = build_arn_event(self, ctx, p)
+            if arn is not None:
+                self.arn_events.append(arn)
             for d in self._deliveries:
-                d.put(event)
+                if d.source == "subscription":
+                    d.put(event)
+                elif arn is not None:
+                    d.put(arn)
 
     # -- long-running operations (see lro.py) -------------------------------------
     def start_operation(self, ctx: Ctx, ref: ResourceRef, complete: Callable[[], None],

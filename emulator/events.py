@@ -23,13 +23,13 @@ import aiohttp
 
 from .auth import event_claims
 from .context import Ctx, PendingEvent
-from .ids import segments
+from .ids import parse_resource_id, segments
 from .state import utc_now
 
 if TYPE_CHECKING:
     from .core import Emulator
 
-__all__ = ["build_event", "to_cloudevent", "Delivery"]
+__all__ = ["build_event", "build_arn_event", "to_cloudevent", "Delivery"]
 
 log = logging.getLogger(__name__)
 RETRY_STATUSES = {408, 429} | set(range(500, 600))
@@ -74,6 +74,45 @@ def build_event(emu: Emulator, ctx: Ctx, pending: PendingEvent) -> dict[str, Any
     }
 
 
+_TAGS = "/providers/microsoft.resources/tags/default"
+
+
+def build_arn_event(emu: Emulator, ctx: Ctx, pending: PendingEvent) -> dict[str, Any] | None:
+    """The Azure Resource Notifications (resources topic) event of a completed write
+    or delete of a resource in a group; None for anything else (groups, role
+    assignments, actions)."""
+    uri = pending.resource_uri
+    if uri.lower().endswith(_TAGS):
+        uri = uri[: -len(_TAGS)]
+    ref = parse_resource_id(uri)
+    if ref is None or pending.event_type.endswith("ActionSuccess"):
+        return None
+    info: dict[str, Any] = {"id": uri, "name": ref.name, "type": ref.type}
+    if pending.event_type.endswith("DeleteSuccess") and uri == pending.resource_uri:
+        event_type = "Microsoft.ResourceNotifications.Resources.Deleted"
+        data: dict[str, Any] = {"resourceInfo": info}
+    else:
+        body = emu.get(uri)
+        if body is None:
+            return None
+        event_type = "Microsoft.ResourceNotifications.Resources.CreatedOrUpdated"
+        info = {"tags": body.get("tags") or {}, **info, "location": body.get("location"),
+                "properties": body.get("properties") or {}}
+        data = {"resourceInfo": info, "apiVersion": ctx.api_version}
+    now = utc_now()
+    data["operationalInfo"] = {"resourceEventTime": now}
+    return {
+        "id": str(uuid.uuid4()),
+        "topic": f"/subscriptions/{ref.subscription}",
+        "subject": uri,
+        "data": data,
+        "eventType": event_type,
+        "dataVersion": "1",
+        "metadataVersion": "1",
+        "eventTime": now,
+    }
+
+
 def to_cloudevent(event: dict[str, Any]) -> dict[str, Any]:
     """The CloudEvents 1.0 form of an Event Grid schema event (same id and data)."""
     return {
@@ -98,6 +137,7 @@ class Delivery:
     timeout_s: float = 10.0
     topic: str = ""
     schema: str = "eventgrid"  # or "cloudevents"
+    source: str = "subscription"  # or "arn": the Resource Notifications resources topic
     validation_base: str = ""  # the emulator's endpoint, for validationUrl
     validation_wait_s: float = 5.0
     validated: bool = False

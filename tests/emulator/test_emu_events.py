@@ -250,3 +250,41 @@ async def test_cloudevents_delivery_uses_the_options_handshake(emu, raw, hook, e
 def test_unknown_delivery_schema_is_refused() -> None:
     with pytest.raises(ValueError):
         Emulator().deliver_to("http://x", schema="xml")
+
+
+async def test_resource_notifications_events_for_resources(emu, raw, hook, example) -> None:
+    h, url = hook
+    delivery = emu.deliver_to(url, source="arn")
+    app = app_id(emu)
+    emu.seed_resource_group("rg")
+    await raw("PUT", app, {"location": "eastus", "properties": {"configuration": {
+        "secrets": [{"name": "s", "value": "hunter2"}]}}}, api_version=API)
+    await raw("PATCH", app + "/providers/Microsoft.Resources/tags/default",
+              {"operation": "Merge", "properties": {"tags": {"grant:a": "Reader@."}}},
+              api_version="2021-04-01")
+    await raw("DELETE", app, api_version=API)
+    await asyncio.sleep(0.05)
+    await emu.drain_deliveries()
+    got = [e for b in h.notifications() for e in b]
+    assert [e["eventType"].rsplit(".", 1)[1] for e in got] == [
+        "CreatedOrUpdated", "CreatedOrUpdated", "Deleted"]
+    assert got == emu.arn_events and len(delivery.delivered) == 3
+    created = example("docs.arn-resources.CreatedOrUpdated.json")
+    deleted = example("docs.arn-resources.Deleted.json")
+    assert set(got[1]) == set(created) and set(got[1]["data"]) == set(created["data"])
+    assert set(got[1]["data"]["resourceInfo"]) == set(created["data"]["resourceInfo"])
+    assert got[1]["data"]["resourceInfo"]["tags"] == {"grant:a": "Reader@."}
+    assert "hunter2" not in str(got)
+    assert set(got[2]["data"]["resourceInfo"]) == set(deleted["data"]["resourceInfo"])
+    assert got[2]["subject"] == app and got[2]["topic"] == f"/subscriptions/{emu.subscription_id}"
+
+
+async def test_role_assignments_and_groups_make_no_resource_notifications(emu, raw) -> None:
+    p = emu.seed_principal()
+    await raw("PUT", f"/subscriptions/{emu.subscription_id}/resourceGroups/rgx", {
+        "location": "eastus"}, api_version="2024-03-01")
+    await raw("PUT", f"/subscriptions/{emu.subscription_id}/providers/Microsoft.Authorization"
+              f"/roleAssignments/{uuid.uuid4()}", {"properties": {
+                  "principalId": p, "roleDefinitionId": "/providers/Microsoft.Authorization/"
+                  "roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"}})
+    assert len(emu.events) == 2 and emu.arn_events == []
