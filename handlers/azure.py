@@ -31,13 +31,12 @@ import asyncio
 import base64
 import json
 import logging
-import math
 import os
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from handlers.errors import ArmError, Permanent, Transient
+from handlers.pacer import WritePacer
 from handlers.plan import Assignment
 
 __all__ = ["Arm", "WritePacer", "token_claims", "to_arm_error"]
@@ -46,8 +45,6 @@ log = logging.getLogger("aca_warden")
 
 AUTHZ_API = "2022-04-01"
 SUBSCRIPTIONS_API = "2022-12-01"
-_WRITES = frozenset({"PUT", "PATCH", "DELETE", "POST"})
-_REMAINING = "x-ms-ratelimit-remaining-subscription-writes"
 _TRANSIENT_CODES = frozenset({"principalnotfound"})
 
 
@@ -93,126 +90,6 @@ def to_arm_error(e: BaseException, what: str, *, app_level: bool = False) -> Arm
             or (status in (401, 403) and app_level)):
         return Transient(text, status=status, code=code)
     return Permanent(text, status=status, code=code)
-
-
-class _Bucket:
-    """What we know of ARM's write token bucket for one subscription.
-
-    Until the first answer tells how many writes remain, one write goes at a
-    time (a probe). From then on we keep our own count (tokens spent, refill
-    since) and send while it is at one or more, else wait for the refill. ARM's
-    figure, minus the writes still in flight, corrects the count when the two
-    differ by a token or more. A 429 blocks every write until its Retry-After.
-    """
-
-    def __init__(self, refill: float) -> None:
-        self.refill = refill
-        self.tokens: float | None = None  # unknown until ARM's first answer
-        self.last = time.monotonic()
-        self.blocked_until = 0.0
-        self.inflight = 0
-        self._answered = asyncio.Event()
-
-    async def acquire(self) -> None:
-        """Wait for a write token."""
-        while True:
-            now = time.monotonic()
-            if now < self.blocked_until:
-                await asyncio.sleep(self.blocked_until - now)
-                continue
-            if self.tokens is None:
-                if self.inflight:
-                    try:
-                        await asyncio.wait_for(self._answered.wait(), 5)
-                    except TimeoutError:
-                        self.tokens = math.inf  # no answer to learn from: do not pace
-                    continue
-            else:
-                self.tokens += (now - self.last) * self.refill
-                self.last = now
-                if self.tokens < 1:
-                    await asyncio.sleep((1 - self.tokens) / self.refill)
-                    continue
-                self.tokens -= 1
-            self.inflight += 1
-            return
-
-    def observe(self, status: int | None, headers: Mapping[str, str]) -> None:
-        now = time.monotonic()
-        if status == 429:
-            try:
-                wait = float(headers.get("Retry-After", "1"))
-            except ValueError:
-                wait = 1.0
-            self.blocked_until = max(self.blocked_until, now + wait)
-            self.tokens, self.last = 0.0, now + wait
-            self._answered.set()
-            return
-        remaining = headers.get(_REMAINING)
-        if remaining is None:
-            if status is not None and self.tokens is None:
-                self.tokens, self.last = math.inf, now  # ARM does not say: do not pace
-                self._answered.set()
-            return
-        try:
-            estimate = float(remaining) - self.inflight
-        except ValueError:
-            return
-        if self.tokens is not None and self.tokens != math.inf:
-            self.tokens += (now - self.last) * self.refill
-            self.last = now
-        if self.tokens is None or abs(estimate - self.tokens) >= 1:
-            self.tokens, self.last = estimate, now
-        self._answered.set()
-
-
-def _pacer_class() -> type:
-    from azure.core.pipeline.policies import AsyncHTTPPolicy
-
-    class _Pacer(AsyncHTTPPolicy):  # type: ignore[misc,type-arg]
-        def __init__(self, owner: WritePacer) -> None:
-            super().__init__()
-            self._owner = owner
-
-        async def send(self, request: Any) -> Any:
-            http = request.http_request
-            if http.method.upper() not in _WRITES:
-                return await self.next.send(request)
-            bucket = self._owner.bucket(http.url)
-            await bucket.acquire()
-            status, headers = None, {}
-            try:
-                response = await self.next.send(request)
-                status, headers = response.http_response.status_code, response.http_response.headers
-                return response
-            finally:
-                bucket.inflight -= 1
-                bucket.observe(status, headers)
-
-    return _Pacer
-
-
-class WritePacer:
-    """Paces writes per subscription to ARM's token bucket (refill assumed 10/s)."""
-
-    def __init__(self, refill_per_s: float = 10.0) -> None:
-        # A touch slower than ARM refills, so our count never runs ahead of it.
-        self.refill = refill_per_s * 0.99
-        self._buckets: dict[str, _Bucket] = {}
-        self._policy: Any = None
-
-    def bucket(self, url: str) -> _Bucket:
-        path = url.split("://", 1)[-1].split("?", 1)[0].lower()
-        parts = path.split("/")
-        sub = parts[parts.index("subscriptions") + 1] if "subscriptions" in parts[:-1] else ""
-        if sub not in self._buckets:
-            self._buckets[sub] = _Bucket(self.refill)
-        return self._buckets[sub]
-
-    def policy(self) -> Any:
-        if self._policy is None:
-            self._policy = _pacer_class()(self)
-        return self._policy
 
 
 def _proxy_set() -> bool:

@@ -11,8 +11,9 @@ from types import SimpleNamespace
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
-from handlers.azure import WritePacer, _Bucket, to_arm_error, token_claims
+from handlers.azure import to_arm_error, token_claims
 from handlers.errors import Permanent, Transient
+from handlers.pacer import WritePacer, _Bucket
 
 
 def http_error(status: int, code: str | None = None) -> HttpResponseError:
