@@ -42,3 +42,8 @@ clean:
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(PY) -m handlers bench $(BENCH_ARGS)
+
+# Fuzzing (hypothesis, tests/fuzz): the "fuzz" profile, over 100,000 examples in all
+# (tests/fuzz/conftest.py shares them out; WARDEN_FUZZ_EXAMPLES scales them).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/fuzz -p no:cacheprovider --hypothesis-show-statistics
