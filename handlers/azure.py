@@ -403,8 +403,9 @@ class Arm:
         return True
 
     async def create_assignment(self, scope: str, name: str, role_definition_id: str,
-                                principal_id: str, description: str) -> bool:
-        """PUT a role assignment; True = created, False = it (or an identical one) exists."""
+                                principal_id: str, description: str) -> str:
+        """PUT a role assignment: "created", "existed" (this very one, 200) or "conflict"
+        (409 RoleAssignmentExists: the same principal, role and scope under another name)."""
         from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
 
         params = RoleAssignmentCreateParameters(
@@ -416,9 +417,9 @@ class Arm:
         except Exception as e:
             err = to_arm_error(e, f"granting at {scope}")
             if err.status == 409 and (err.code or "").lower() == "roleassignmentexists":
-                return False
+                return "conflict"
             raise err from e
-        return status != 200  # 200: this very assignment existed already
+        return "existed" if status == 200 else "created"
 
     async def get_assignment(self, scope: str, name: str) -> Assignment | None:
         from azure.core.exceptions import ResourceNotFoundError

@@ -156,8 +156,16 @@ class Converger:
         ids = [expand(t, app_id, state.location) for t in self.policy.standard_identities]
         exists = await asyncio.gather(*(self.identity_exists(i) for i in ids))
         requests, refusals = parse_grant_tags(state.tags, self.policy, app_id, state.location)
-        roles = await asyncio.gather(*(self.role(sub, r.role) for r in requests))
-        grants = [ResolvedGrant(r, info) for r, info in zip(requests, roles, strict=True)]
+        looked_up = await asyncio.gather(*(self.role(sub, r.role) for r in requests),
+                                         return_exceptions=True)
+        grants: list[ResolvedGrant] = []
+        for r, info in zip(requests, looked_up, strict=True):
+            if isinstance(info, Permanent):  # e.g. 403 reading it: this grant only
+                refusals.append(Refusal(f"cannot read role '{r.role}': {info}", r.tag))
+            elif isinstance(info, BaseException):
+                raise info
+            else:
+                grants.append(ResolvedGrant(r, info))
         existing: list[Assignment] = []
         if state.principal_id:
             # the app's subscription, plus any other one a grant points into
@@ -237,8 +245,10 @@ class Converger:
                 reason = f"ARM refused the assignment: {e}"
             out.refused += [Refusal(reason, t) for t in c.tags]
             return
-        if created:
+        if created == "created":
             out.changes.append(c.describe())
+            return
+        if created == "existed":  # our own name answered 200: in place already
             return
         mine = await self.arm.get_assignment(c.scope, name)
         if mine is None or not is_ours(app_id, mine):

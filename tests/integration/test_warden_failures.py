@@ -82,3 +82,21 @@ async def test_throttled_burst_converges_in_one_delivery(world, warden):
     throttled = sum(1 for r in world.emu.request_log if r.status == 429)
     assert world.emu.count(kind="write") - throttled == 20
     assert throttled == 0
+
+
+async def test_unreadable_role_refuses_only_that_grant(world, warden):
+    events = await world.create_app("app1", {**ONE, "grant:blob": "Storage Blob Data Reader@."})
+    world.emu.inject_fault("GET", r"roleDefinitions", 403, "AuthorizationFailed", count=1)
+    [out] = await warden.handle_payload(events)
+    assert out.result == "applied"
+    assert len(out.refused) == 1 and "cannot read role" in out.refused[0]["reason"]
+    assert len(world.assignments(world.principal("app1"))) == 1
+
+
+async def test_conflicting_foreign_assignment_is_reported_not_retried(world, warden):
+    events = await world.create_app("app1", ONE)
+    world.emu.inject_fault("PUT", r"roleAssignments", 409, "RoleAssignmentExists", count=1)
+    [out] = await warden.handle_payload(events)
+    assert out.result == "applied" and out.refused == []
+    assert out.notes and "did not make" in out.notes[0]
+    assert exit_code([out]) == 0
