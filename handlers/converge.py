@@ -54,6 +54,7 @@ class Result:
     refused: list[Refusal] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     reason: str | None = None
+    principal: str | None = None  # the app's system-assigned principal after the changes
 
 
 def app_state(app_id: str, app: dict[str, Any]) -> AppState:
@@ -227,6 +228,7 @@ class Converger:
             await self.arm.delete_assignment(a)
             out.changes.append(plan.describe_revoke(a))
         out.result = "applied" if out.changes else "unchanged"
+        out.principal = principal
         return out
 
     async def _grant(self, app_id: str, principal: str, c: Create, out: Result) -> None:

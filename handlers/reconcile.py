@@ -230,12 +230,13 @@ class Warden:
         if dry:
             res = Result("applied" if not plan.empty else "unchanged",
                          [f"planned: {c}" for c in plan.changes()], list(plan.refusals),
-                         list(plan.notes))
+                         list(plan.notes), principal=state.principal_id)
         else:
             res = await self.converger.apply(state, plan)
         if delete:  # the app exists again: only the old principal's grants go
+            current = (res.principal or "").lower()
             old = [a for a in await self.converger.owned(app_id)
-                   if a.principal_id.lower() != (state.principal_id or "").lower()]
+                   if a.principal_id.lower() != current]
             revoked = await self.converger.revoke(old, dry_run=dry)
             res.changes += [f"planned: {c}" for c in revoked] if dry else revoked
             if revoked:
@@ -247,8 +248,9 @@ class Warden:
         if owned is None:
             owned = await self.converger.owned(app_id)
         if owned:
-            if await self.arm.get_app(app_id) is not None:  # re-created meanwhile
-                return await self._app(event_id, app_id, delete=True, dry_run=dry)
+            again = await self.arm.get_app(app_id)  # confirm the 404 right before revoking
+            if again is not None:  # re-created meanwhile
+                return await self._app(event_id, app_id, delete=True, dry_run=dry, app=again)
         changes = await self.converger.revoke(owned, dry_run=dry)
         if dry:
             changes = [f"planned: {c}" for c in changes]

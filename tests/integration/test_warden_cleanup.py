@@ -110,3 +110,16 @@ async def test_cleanup_finds_grants_made_under_another_spelling_of_the_id(world,
     [out] = await warden.handle_payload(await world.delete_app("app1"))
     assert out.result == "deleted" and len(out.changes) == 1
     assert world.assignments() == []
+
+
+async def test_delete_event_for_recreated_app_not_yet_reconciled(world, warden):
+    app_id = world.app_id("app1")
+    await warden.handle_payload(await world.create_app("app1", TWO))
+    old = world.principal("app1")
+    deleted = await world.delete_app("app1")
+    await world.create_app("app1", {"grant:rg": f"{READER}@."})  # its event not yet seen
+    [out] = await warden.handle_payload(deleted)
+    assert out.result == "applied", out
+    new = world.principal("app1")
+    assert new and new != old
+    assert [a["properties"]["principalId"] for a in ours(world, app_id)] == [new.lower()]
