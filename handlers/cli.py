@@ -200,6 +200,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "handle":
             args.payload = _read_events(args.file)
+        if args.command == "plan":
+            from handlers.events import canonical_app_id
+
+            if canonical_app_id(args.app_id) is None:
+                sys.stderr.write(f"error: not a container app id: {args.app_id!r} (expected "
+                                 "/subscriptions/<id>/resourceGroups/<rg>/providers/"
+                                 "Microsoft.App/containerApps/<name>)\n")
+                return EXIT_USAGE
         return asyncio.run(_run_warden(args))
     except PolicyError as e:
         sys.stderr.write(f"error: {e}\n")

@@ -128,6 +128,8 @@ def test_plan_prints_changes_and_writes_nothing(emu, tmp_path):
     [out] = lines(p.stdout)
     assert out["app"] == target and out["changes"]
     assert emu.count(kind="write") == 0
+    p = run(emu, "plan", "/subscriptions/x/resourceGroups/rg1", tmp=tmp_path)
+    assert p.returncode == 2 and "not a container app id" in p.stderr
 
 
 def test_reconcile_sweeps_the_subscription(emu, tmp_path):
