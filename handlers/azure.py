@@ -231,7 +231,11 @@ class Arm:
                 await close()
 
     async def own_identity(self) -> tuple[str | None, str | None]:
-        """The service's own (object id, app id), read from its ARM token (not an ARM request)."""
+        """The service's own (object id, app id), read from its ARM token (not an ARM request).
+
+        (None, None) when it runs with a person's token: self-caused events are then
+        not recognised, only cheap (a no-op reconcile).
+        """
         if self._claims is None:
             if self._claims_lock is None:
                 self._claims_lock = asyncio.Lock()
@@ -243,6 +247,10 @@ class Arm:
                         raise Transient(f"cannot get a token for {self.scope}: {e}") from e
                     self._claims = token_claims(token.token)
         c = self._claims
+        if c.get("idtyp") == "user" or "scp" in c:
+            # A person's token (a developer's az login): their own changes must not
+            # look self-caused, and the client app id is shared by every user of it.
+            return None, None
         oid = c.get("oid") or c.get("http://schemas.microsoft.com/identity/claims/objectidentifier")
         return (str(oid).lower() if oid else None,
                 str(c.get("appid") or c.get("azp") or "").lower() or None)

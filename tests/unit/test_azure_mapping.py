@@ -107,3 +107,36 @@ async def test_probe_lets_one_write_out_until_the_first_answer():
     b.inflight -= 1
     b.observe(200, {"x-ms-ratelimit-remaining-subscription-writes": "10"})
     await asyncio.wait_for(second, 1)
+
+
+def _jwt(claims: dict) -> str:
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"h.{body}.s"
+
+
+class _Cred:
+    def __init__(self, claims: dict) -> None:
+        self.claims = claims
+
+    async def get_token(self, *scopes: str, **kw: object) -> SimpleNamespace:
+        return SimpleNamespace(token=_jwt(self.claims), expires_on=0)
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("claims", "expected"),
+    [
+        ({"oid": "O", "appid": "A", "idtyp": "app"}, ("o", "a")),
+        ({"oid": "O", "azp": "A"}, ("o", "a")),
+        ({"oid": "O", "appid": "cli", "idtyp": "user"}, (None, None)),
+        ({"oid": "O", "appid": "cli", "scp": "user_impersonation"}, (None, None)),
+    ],
+)
+async def test_own_identity_only_for_service_tokens(claims, expected):
+    from handlers.azure import Arm
+
+    arm = Arm("https://arm.invalid", credential_factory=lambda: _Cred(claims))
+    assert await arm.own_identity() == expected
+    await arm.close()
