@@ -33,6 +33,7 @@ from .msi import token_answer
 from .router import dispatch, is_poll_path
 from .seed import SeedMixin
 from .state import ArmError, Store
+from .topics import Topics, add_topic_routes
 
 __all__ = ["Emulator", "RequestRecord"]
 
@@ -101,6 +102,7 @@ class Emulator(SeedMixin):
         self._tmp: str | None = None
         self.ca_path = ""
         self.endpoint = ""
+        self.topics: Topics | None = None  # set by start()
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> Emulator:
@@ -114,6 +116,7 @@ class Emulator(SeedMixin):
         app = web.Application(client_max_size=MAX_BODY + 1)
         app.router.add_route("GET", "/msi/token", self._token)
         app.router.add_route("GET", "/eventsubscriptions/{name}/validate", self._validate_url)
+        self.topics = add_topic_routes(app, self)  # Event Grid custom topics (audit stream)
         app.router.add_route("*", "/{tail:.*}", self._arm)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
