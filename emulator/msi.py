@@ -5,6 +5,10 @@
 as a string), ``resource``, ``token_type`` and ``client_id`` as App Service does,
 which is what azure-identity's AppServiceCredential parses. ``client_id``,
 ``principal_id`` or ``mi_res_id`` select a user-assigned identity.
+
+``person=<name>`` (an emulator extension, same header required) answers a
+token for that *person* (a User principal) instead, so that scripts outside
+the emulator's process can make changes that are not the service's own.
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ def token_answer(emu: Emulator, request: web.Request) -> tuple[int, str | None, 
     resource = request.query.get("resource")
     if not resource or request.query.get("api-version") != "2019-08-01":
         return _error(400, "BadRequest", "resource and api-version=2019-08-01 are required.")
+    person = request.query.get("person")
+    if person:
+        oid = emu.person_oid(person)
+        token, exp = emu.issuer.mint(oid=oid, audience=resource, name=person, user=True)
+        return 200, oid, {"access_token": token, "expires_on": str(exp), "resource": resource,
+                          "token_type": "Bearer"}
     oid, appid = emu.service_oid, emu.service_appid
     wanted = request.query.get("client_id") or request.query.get("principal_id")
     if wanted or request.query.get("mi_res_id"):

@@ -129,3 +129,18 @@ async def test_person_tokens_are_users_with_stable_object_ids(emu: Emulator) -> 
     assert _claims(info.token)["oid"] == claims["oid"]
     assert emu.principal(claims["oid"]).type == "User"
     assert emu.person_oid("alice") != claims["oid"]
+
+
+async def test_identity_endpoint_issues_person_tokens_for_out_of_process_scripts(
+    emu: Emulator, session
+) -> None:
+    params = {"resource": emu.endpoint, "api-version": "2019-08-01", "person": "carol"}
+    async with session.get(emu.env["IDENTITY_ENDPOINT"], params=params,
+                           headers={"X-IDENTITY-HEADER": emu.identity_header}) as r:
+        assert r.status == 200
+        token = (await r.json())["access_token"]
+    claims = _claims(token)
+    assert claims["oid"] == emu.person_oid("carol") != emu.service_oid
+    assert emu.principal(claims["oid"]).type == "User"
+    async with session.get(emu.env["IDENTITY_ENDPOINT"], params=params) as r:
+        assert r.status == 401  # the identity header is still required
