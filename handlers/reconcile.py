@@ -17,7 +17,10 @@ across concurrent batches), different apps concurrently, at most
 ``concurrency`` at a time. A transient ARM failure gives the outcome
 ``retry``; so does any unexpected exception, logged with its traceback, so
 that Event Grid delivers the event again and nothing is lost. Every outcome
-is logged as one JSON line on the ``aca_warden`` logger.
+is logged as one JSON line on the ``aca_warden`` logger (with the ARM requests
+it took), counted in OpenTelemetry when that is on (handlers.telemetry) and,
+with an audit topic configured, published as one CloudEvent per change and
+per refusal (handlers.audit).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from handlers import telemetry
+from handlers.audit import AuditStream
 from handlers.azure import Arm
 from handlers.converge import Converger, Result
 from handlers.errors import ArmError, Permanent, Transient
@@ -91,9 +96,11 @@ def _rg_of(app_id: str) -> str:
 class Warden:
     """aca-warden's service object: one per process, shared by every event."""
 
-    def __init__(self, policy: Policy, arm: Arm, *, concurrency: int = 64) -> None:
+    def __init__(self, policy: Policy, arm: Arm, *, concurrency: int = 64,
+                 audit: AuditStream | None = None) -> None:
         self.policy = policy
         self.arm = arm
+        self.audit = audit
         self.converger = Converger(policy, arm)
         self._concurrency = concurrency
         self._sem: asyncio.Semaphore | None = None
@@ -110,9 +117,13 @@ class Warden:
             concurrency = max(1, int(env.get("WARDEN_CONCURRENCY") or 64))
         except ValueError:
             concurrency = 64
-        return cls(policy, Arm.from_env(env), concurrency=concurrency)
+        telemetry.configure_from_env(env)
+        return cls(policy, Arm.from_env(env), concurrency=concurrency,
+                   audit=AuditStream.from_env(env))
 
     async def close(self) -> None:
+        if self.audit is not None:
+            await self.audit.close()
         await self.arm.close()
 
     async def __aenter__(self) -> Warden:
@@ -139,6 +150,10 @@ class Warden:
         return [o for o in outcomes if o is not None]
 
     async def _event(self, ev: AppEvent) -> Outcome:
+        with telemetry.event_scope():  # counts this event's ARM calls; its span
+            return await self._event_inner(ev)
+
+    async def _event_inner(self, ev: AppEvent) -> Outcome:
         start = time.monotonic()
         if ev.kind in ("ignored", "refused"):
             out = Outcome(ev.event_id, ev.app_id, ev.kind,
@@ -196,11 +211,23 @@ class Warden:
         level = logging.WARNING if out.result == "retry" else logging.INFO
         if quiet:
             level = logging.DEBUG
+        calls = telemetry.current_calls()
+        record = {
+            "event_id": out.event_id, "app": out.app, "correlation_id": correlation_id,
+            "result": out.result, "duration_ms": out.duration_ms, "changes": list(out.changes),
+            "refused": list(out.refused), "error": out.error,
+            "arm_calls": calls.to_json() if calls is not None else None}
+        if out.dry_run:
+            record["dry_run"] = True
         if log.isEnabledFor(level):
-            log.log(level, "outcome %s", json.dumps({
-                "event_id": out.event_id, "app": out.app, "correlation_id": correlation_id,
-                "result": out.result, "duration_ms": out.duration_ms,
-                "changes": len(out.changes), "refused": len(out.refused), "error": out.error}))
+            log.log(level, "outcome %s", json.dumps(record, default=str))
+        tel = telemetry.active()
+        if tel is not None:
+            from opentelemetry import trace
+
+            tel.record_outcome(record, trace.get_current_span())
+        if self.audit is not None:
+            self.audit.submit(record)
         return out
 
     # -- one app ---------------------------------------------------------------
