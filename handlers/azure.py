@@ -114,6 +114,22 @@ def _json_of(pipeline_response: Any) -> Any:
     return http.json() if http.text() else {}
 
 
+def subscription_of_path(path: str) -> str:
+    """The subscription id in an ARM path or URL, "" when there is none."""
+    parts = path.split("?", 1)[0].split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part.lower() == "subscriptions":
+            return parts[i + 1].lower()
+    return ""
+
+
+def _assignment_json(v: dict[str, Any]) -> Assignment:
+    p = v.get("properties") or {}
+    return Assignment(id=v.get("id", ""), name=v.get("name", ""), scope=p.get("scope", ""),
+                      role_definition_id=p.get("roleDefinitionId", ""),
+                      principal_id=p.get("principalId") or "", description=p.get("description"))
+
+
 def _assignment(m: Any) -> Assignment:
     return Assignment(id=m.id, name=m.name, scope=m.scope, role_definition_id=m.role_definition_id,
                       principal_id=m.principal_id or "", description=m.description)
@@ -388,13 +404,41 @@ class Arm:
             raise err from e
 
     # -- role assignments ----------------------------------------------------
+    async def _send(self, method: str, path: str, *, params: dict[str, str] | None = None,
+                    body: Any = None) -> Any:
+        """One request through an SDK client's pipeline (retry, auth, pacing), read raw.
+
+        For the hot calls (role-assignment lists and PUTs): the SDK's model
+        (de)serialisation costs more CPU than the rest of the request.
+        """
+        from urllib.parse import quote
+
+        from azure.core.rest import HttpRequest
+
+        url = path if path.startswith("https://") else f"{self.endpoint}{quote(path, safe='/')}"
+        client = self._client("apps", subscription_of_path(path))
+        return await client.send_request(HttpRequest(method, url, params=params, json=body))
+
     async def list_assignments(self, scope: str, filter: str | None = None) -> list[Assignment]:
         """Role assignments that apply at ``scope`` (all pages)."""
-        ops = self._client("authz").role_assignments
+        from azure.core.exceptions import HttpResponseError
+
+        params: dict[str, str] | None = {"api-version": AUTHZ_API}
+        if filter:
+            params = {**(params or {}), "$filter": filter}
+        out: list[Assignment] = []
+        page: str | None = f"{scope}/providers/Microsoft.Authorization/roleAssignments"
         try:
-            return [_assignment(m) async for m in ops.list_for_scope(scope, filter=filter)]
+            while page:
+                resp = await self._send("GET", page, params=params)
+                if resp.status_code >= 400:
+                    raise HttpResponseError(response=resp)
+                data = resp.json()
+                out += [_assignment_json(v) for v in data.get("value") or []]
+                page, params = data.get("nextLink"), None  # nextLink carries the query
         except Exception as e:
             raise to_arm_error(e, f"listing role assignments at {scope}") from e
+        return out
 
     async def scope_exists(self, scope: str) -> bool:
         """Whether ``scope`` exists (a 404 on listing the assignments at it means no)."""
@@ -413,21 +457,28 @@ class Arm:
     async def create_assignment(self, scope: str, name: str, role_definition_id: str,
                                 principal_id: str, description: str) -> str:
         """PUT a role assignment: "created", "existed" (this very one, 200) or "conflict"
-        (409 RoleAssignmentExists: the same principal, role and scope under another name)."""
-        from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
+        (409 RoleAssignmentExists: the same principal, role and scope under another name).
 
-        params = RoleAssignmentCreateParameters(
-            role_definition_id=role_definition_id, principal_id=principal_id,
-            principal_type="ServicePrincipal", description=description)
+        ``principalType`` is always sent: without it ARM answers PrincipalNotFound while
+        a new principal replicates (and the SDK model would default it to "User").
+        """
+        from azure.core.exceptions import HttpResponseError
+
+        body = {"properties": {"roleDefinitionId": role_definition_id,
+                               "principalId": principal_id,
+                               "principalType": "ServicePrincipal",
+                               "description": description}}
+        path = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
         try:
-            status = await self._client("authz").role_assignments.create(
-                scope, name, params, cls=lambda pr, _d, _h: pr.http_response.status_code)
+            resp = await self._send("PUT", path, params={"api-version": AUTHZ_API}, body=body)
+            if resp.status_code >= 400:
+                raise HttpResponseError(response=resp)
         except Exception as e:
             err = to_arm_error(e, f"granting at {scope}")
             if err.status == 409 and (err.code or "").lower() == "roleassignmentexists":
                 return "conflict"
             raise err from e
-        return "existed" if status == 200 else "created"
+        return "existed" if resp.status_code == 200 else "created"
 
     async def get_assignment(self, scope: str, name: str) -> Assignment | None:
         from azure.core.exceptions import ResourceNotFoundError
