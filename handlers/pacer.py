@@ -17,6 +17,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from handlers.telemetry import arm_request
+
 __all__ = ["WritePacer"]
 
 _WRITES = frozenset({"PUT", "PATCH", "DELETE", "POST"})
@@ -104,8 +106,15 @@ def _pacer_class() -> type:
 
         async def send(self, request: Any) -> Any:
             http = request.http_request
-            if http.method.upper() not in _WRITES:
-                return await self.next.send(request)
+            method = http.method.upper()
+            if method not in _WRITES:
+                answer: int | None = None
+                try:
+                    response = await self.next.send(request)
+                    answer = response.http_response.status_code
+                    return response
+                finally:
+                    arm_request(method, answer)  # every ARM request is counted (telemetry)
             bucket = self._owner.bucket(http.url)
             await bucket.acquire()
             status, headers = None, {}
@@ -116,6 +125,7 @@ def _pacer_class() -> type:
             finally:
                 bucket.inflight -= 1
                 bucket.observe(status, headers)
+                arm_request(method, status)
 
     return _Pacer
 
