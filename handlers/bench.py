@@ -73,6 +73,7 @@ class RunResult:
     writes: int
     writes_ok: int
     throttled: int  # 429 answers
+    assignments: int = 0  # role assignments in ARM after the burst
     service_cpu_s: float = 0.0  # the child's user + system CPU
     emulator_cpu_s: float = 0.0  # this process (the emulator's thread) meanwhile
     stderr_tail: str = ""
@@ -190,6 +191,7 @@ def run_burst(cfg: Config) -> RunResult:
             proc.returncode = os.waitstatus_to_exitcode(status)
         inner: Any = emu.emulator
         log = emu._call(lambda: list(inner.request_log))  # copied on the emulator's loop
+        assignments = emu._call(lambda: len(inner.store.role_assignments))
         with open(out_path, encoding="utf-8") as f:
             outcomes = [json.loads(line) for line in f if line.strip()]
         with open(err_path, encoding="utf-8", errors="replace") as f:
@@ -209,7 +211,7 @@ def run_burst(cfg: Config) -> RunResult:
         durations_ms=[float(o.get("duration_ms") or 0.0) for o in outcomes],
         reads=sum(1 for r in arm if r.kind in ("read", "poll")), writes=len(writes),
         writes_ok=sum(1 for r in writes if r.status != 429),
-        throttled=sum(1 for r in arm if r.status == 429),
+        throttled=sum(1 for r in arm if r.status == 429), assignments=assignments,
         service_cpu_s=usage.ru_utime + usage.ru_stime, emulator_cpu_s=emulator_cpu,
         stderr_tail=stderr_tail)
 
@@ -271,6 +273,9 @@ def checks(cfg: Config, runs: list[RunResult], bounds: Bounds) -> list[Check]:
                      left == 0 and all(r.exit_code == 0 for r in runs)))
     applied = min(r.results.get("applied", 0) for r in runs)
     out.append(Check("events applied (worst run)", f"{applied}/{n}", f"{n}/{n}", applied == n))
+    granted = min(r.assignments for r in runs)
+    out.append(Check("role assignments in ARM after", str(granted), f"{n * cfg.grants} (apps x k)",
+                     all(r.assignments == n * cfg.grants for r in runs)))
     if cfg.bucket is not None:
         cap, refill = cfg.bucket
         lower = med(max(0.0, (r.writes_ok - cap) / refill) for r in runs)
