@@ -28,14 +28,24 @@ patching an app are transient; every other 4xx is permanent.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from handlers.errors import ArmError, Permanent, Transient
+from handlers.armdata import (
+    assignment_from_json,
+    assignment_from_model,
+    is_guid,
+    json_of,
+    role_from_model,
+    split_app_id,
+    subscription_of_path,
+    to_arm_error,
+    token_claims,
+)
+from handlers.errors import Permanent, Transient
 from handlers.pacer import WritePacer
 from handlers.plan import Assignment
 
@@ -45,51 +55,6 @@ log = logging.getLogger("aca_warden")
 
 AUTHZ_API = "2022-04-01"
 SUBSCRIPTIONS_API = "2022-12-01"
-_TRANSIENT_CODES = frozenset({"principalnotfound"})
-
-
-def token_claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT, decoded without verification (the token is our own)."""
-    try:
-        payload = token.split(".")[1]
-        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return data if isinstance(data, dict) else {}
-    except (IndexError, ValueError):
-        return {}
-
-
-def _error_code(e: Any) -> str | None:
-    err = getattr(e, "error", None)
-    code = getattr(err, "code", None)
-    if code:
-        return str(code)
-    resp = getattr(e, "response", None)
-    try:
-        body = resp.json() if resp is not None else None
-        code = body.get("error", {}).get("code") if isinstance(body, dict) else None
-    except Exception:  # noqa: BLE001 - any unreadable body just has no code
-        code = None
-    return str(code) if code else None
-
-
-def to_arm_error(e: BaseException, what: str, *, app_level: bool = False) -> ArmError:
-    """Map an azure-core / transport failure to Transient or Permanent per the contract."""
-    from azure.core.exceptions import HttpResponseError
-
-    if isinstance(e, ArmError):
-        return e
-    status = getattr(e, "status_code", None) if isinstance(e, HttpResponseError) else None
-    if status is None:
-        return Transient(f"{what}: {type(e).__name__}: {e}".strip())
-    code = _error_code(e)
-    msg = getattr(getattr(e, "error", None), "message", None) or getattr(e, "reason", "") or ""
-    text = f"{what}: {status} {code or ''} {msg}".replace("  ", " ").strip()
-    if (status in (408, 429) or status >= 500
-            or (status == 409 and "progress" in (code or msg).lower())
-            or (code or "").lower() in _TRANSIENT_CODES
-            or (status in (401, 403) and app_level)):
-        return Transient(text, status=status, code=code)
-    return Permanent(text, status=status, code=code)
 
 
 def _proxy_set() -> bool:
@@ -101,45 +66,6 @@ def _proxy_set() -> bool:
     """
     return any(os.environ.get(k) for k in (
         "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"))
-
-
-def _split_app(app_id: str) -> tuple[str, str, str]:
-    p = app_id.split("/")
-    return p[2], p[4], p[8]  # /subscriptions/{s}/resourceGroups/{rg}/providers/NS/type/{name}
-
-
-def _json_of(pipeline_response: Any) -> Any:
-    """The JSON body of a (final LRO) response, {} when there is none."""
-    http = pipeline_response.http_response
-    return http.json() if http.text() else {}
-
-
-def subscription_of_path(path: str) -> str:
-    """The subscription id in an ARM path or URL, "" when there is none."""
-    parts = path.split("?", 1)[0].split("/")
-    for i, part in enumerate(parts[:-1]):
-        if part.lower() == "subscriptions":
-            return parts[i + 1].lower()
-    return ""
-
-
-def _assignment_json(v: dict[str, Any]) -> Assignment:
-    p = v.get("properties") or {}
-    return Assignment(id=v.get("id", ""), name=v.get("name", ""), scope=p.get("scope", ""),
-                      role_definition_id=p.get("roleDefinitionId", ""),
-                      principal_id=p.get("principalId") or "", description=p.get("description"))
-
-
-def _assignment(m: Any) -> Assignment:
-    return Assignment(id=m.id, name=m.name, scope=m.scope, role_definition_id=m.role_definition_id,
-                      principal_id=m.principal_id or "", description=m.description)
-
-
-def _role_dict(m: Any) -> dict[str, Any]:
-    perms = [{"actions": list(p.actions or []), "notActions": list(p.not_actions or []),
-              "dataActions": list(p.data_actions or []),
-              "notDataActions": list(p.not_data_actions or [])} for p in (m.permissions or [])]
-    return {"id": m.id, "name": m.name, "roleName": m.role_name, "permissions": perms}
 
 
 class Arm:
@@ -275,7 +201,7 @@ class Arm:
     def _app_url(self, app_id: str) -> str:
         from urllib.parse import quote
 
-        api = self._client("apps", _split_app(app_id)[0])._config.api_version
+        api = self._client("apps", split_app_id(app_id)[0])._config.api_version
         return f"{self.endpoint}{quote(app_id, safe='/')}?api-version={api}"
 
     async def get_app(self, app_id: str) -> dict[str, Any] | None:
@@ -288,7 +214,7 @@ class Arm:
         from azure.core.exceptions import HttpResponseError
         from azure.core.rest import HttpRequest
 
-        sub = _split_app(app_id)[0]
+        sub = split_app_id(app_id)[0]
         try:
             resp = await self._client("apps", sub).send_request(
                 HttpRequest("GET", self._app_url(app_id)))
@@ -312,14 +238,14 @@ class Arm:
         from azure.core.rest import HttpRequest
         from azure.mgmt.core.polling.async_arm_polling import AsyncARMPolling
 
-        client = self._client("apps", _split_app(app_id)[0])
+        client = self._client("apps", split_app_id(app_id)[0])
         request = HttpRequest("PATCH", self._app_url(app_id), content=json.dumps(body).encode(),
                               headers={"Content-Type": "application/json"})
         try:
             initial = await client.send_request(request, _return_pipeline_response=True)
             if initial.http_response.status_code not in (200, 201, 202):
                 raise HttpResponseError(response=initial.http_response)
-            poller: Any = AsyncLROPoller(client._client, initial, _json_of,
+            poller: Any = AsyncLROPoller(client._client, initial, json_of,
                                          AsyncARMPolling(self.polling_interval))
             result = await asyncio.wait_for(poller.result(), self.lro_timeout_s)
         except TimeoutError as e:
@@ -387,13 +313,13 @@ class Arm:
         scope = f"/subscriptions/{subscription}"
         try:
             if role.startswith("/"):
-                return _role_dict(await ops.get_by_id(role))
-            if _is_guid(role):
-                return _role_dict(await ops.get(scope, role))
+                return role_from_model(await ops.get_by_id(role))
+            if is_guid(role):
+                return role_from_model(await ops.get(scope, role))
             quoted = role.replace("'", "''")
             async for m in ops.list(scope, filter=f"roleName eq '{quoted}'"):
                 if (m.role_name or "").lower() == role.lower():
-                    return _role_dict(m)
+                    return role_from_model(m)
             return None
         except ResourceNotFoundError:
             return None
@@ -434,7 +360,7 @@ class Arm:
                 if resp.status_code >= 400:
                     raise HttpResponseError(response=resp)
                 data = resp.json()
-                out += [_assignment_json(v) for v in data.get("value") or []]
+                out += [assignment_from_json(v) for v in data.get("value") or []]
                 page, params = data.get("nextLink"), None  # nextLink carries the query
         except Exception as e:
             raise to_arm_error(e, f"listing role assignments at {scope}") from e
@@ -484,11 +410,12 @@ class Arm:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return _assignment(await self._client("authz").role_assignments.get(scope, name))
+            found = await self._client("authz").role_assignments.get(scope, name)
         except ResourceNotFoundError:
             return None
         except Exception as e:
             raise to_arm_error(e, f"reading role assignment {name}") from e
+        return assignment_from_model(found)
 
     async def delete_assignment(self, assignment: Assignment) -> None:
         """DELETE a role assignment; already gone (204/404) is success."""
@@ -500,13 +427,3 @@ class Arm:
             return
         except Exception as e:
             raise to_arm_error(e, f"revoking {assignment.id}") from e
-
-
-def _is_guid(value: str) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return len(value) == 36
