@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from integration.conftest import World
 
 from emulator import Emulator, EmulatorThread
 from handlers.azure import Arm
 from handlers.plan import description_for
 from handlers.policy import Policy
 from handlers.reconcile import Warden
-from integration.conftest import World
 
 ROOT = Path(__file__).resolve().parents[2]
 TAGS = {"grant:rg": "Reader@.",

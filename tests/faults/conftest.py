@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from integration.conftest import World
 
 from emulator import Emulator
 from handlers.azure import Arm
 from handlers.policy import Policy
 from handlers.reconcile import Outcome, Warden
-from integration.conftest import World
 
 STD = "std"
 TAGS = {"grant:rg": "Reader@.",

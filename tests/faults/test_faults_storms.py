@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from emulator import EmulatorThread
 from integration.conftest import World
+
+from emulator import EmulatorThread
 
 from .conftest import STD, TAGS, assert_converged, deliver_until_done
 

@@ -213,7 +213,7 @@ def check_events(payload: object) -> None:
                 raise AssertionError(f"oracle finds {kind} of {app}, parser said {ev}")
 
 
-# --- properties ------------------------------------------------------------------------------------
+# --- properties ----------------------------------------------------------------------------------
 
 
 @budget(0.14)
@@ -266,7 +266,7 @@ def test_oversized_fields_are_refused_or_ignored_not_acted_on(size: int, field: 
         assert ev.kind == "write" and ev.app_id == base
 
 
-# --- the whole service path over a stand-in for ARM --------------------------------------------------
+# --- the whole service path over a stand-in for ARM ----------------------------------------------
 
 
 class RecordingArm:

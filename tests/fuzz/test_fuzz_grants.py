@@ -25,8 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers.grants import classify_permissions, parse_grant_tags
-from handlers.plan import ResolvedGrant, RoleInfo, make_plan
-from handlers.plan import AppState
+from handlers.plan import AppState, ResolvedGrant, RoleInfo, make_plan
 from handlers.policy import Policy
 from handlers.reconcile import Warden
 
@@ -164,7 +163,7 @@ def oracle_role_ok(role: dict[str, Any], policy: Policy) -> bool:
     return named or "*" in policy.allowed_roles
 
 
-# --- generators --------------------------------------------------------------------------------------
+# --- generators ----------------------------------------------------------------------------------
 
 ROLE_WORDS = [r["properties"]["roleName"] for r in CATALOGUE] + [
     "\u041ewner", "Own\u0435r", "Owner ", " owner", "OWNER", "Owner\u200b", "Ow\u00adner",
@@ -227,7 +226,7 @@ def allowed_of(policy: Policy) -> list[str]:
     return out
 
 
-# --- properties ----------------------------------------------------------------------------------------
+# --- properties ----------------------------------------------------------------------------------
 
 
 @budget(0.10)
@@ -311,7 +310,7 @@ def test_privilege_floor_agrees_with_an_independent_oracle(perms: list[dict[str,
         assert level in ("broad", "floor"), (level, perms)
 
 
-# --- the whole service path: what the Warden actually writes ------------------------------------------
+# --- the whole service path: what the Warden actually writes -------------------------------------
 
 
 class CatalogueArm:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import os
 import threading
-import uuid
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from integration.conftest import World
 
 from emulator import Emulator
 from handlers.azure import Arm
@@ -25,7 +25,6 @@ from handlers.plan import description_for
 from handlers.policy import Policy
 from handlers.reconcile import Warden
 from handlers.serve import MAX_BODY_BYTES
-from integration.conftest import World
 
 APPS = 25
 BATCH = 5000

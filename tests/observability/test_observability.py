@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from integration.conftest import World
 
 from emulator import Emulator
 from handlers import telemetry
@@ -21,7 +22,6 @@ from handlers.audit import CHANGE, REFUSAL, AuditStream
 from handlers.azure import Arm
 from handlers.policy import Policy
 from handlers.reconcile import Warden
-from integration.conftest import World
 
 TAGS = {"grant:rg": "Reader@.", "grant:bad": "Owner@.", "grant:far": "Reader@/subscriptions/x"}
 
@@ -94,7 +94,7 @@ async def test_one_json_log_line_per_outcome_with_arm_calls(world, emu, caplog) 
     assert again[0].result == "unchanged"
 
 
-# --- OpenTelemetry ---------------------------------------------------------------------------------
+# --- OpenTelemetry -------------------------------------------------------------------------------
 
 
 @pytest.fixture
