@@ -381,9 +381,10 @@ class Arm:
         return True
 
     async def create_assignment(self, scope: str, name: str, role_definition_id: str,
-                                principal_id: str, description: str) -> str:
-        """PUT a role assignment: "created", "existed" (this very one, 200) or "conflict"
-        (409 RoleAssignmentExists: the same principal, role and scope under another name).
+                                principal_id: str, description: str) -> bool:
+        """PUT a role assignment: True when it is in place (201, or 200 for this very
+        name), False on 409 RoleAssignmentExists (the same principal, role and scope
+        exist under another name).
 
         ``principalType`` is always sent: without it ARM answers PrincipalNotFound while
         a new principal replicates (and the SDK model would default it to "User").
@@ -402,9 +403,9 @@ class Arm:
         except Exception as e:
             err = to_arm_error(e, f"granting at {scope}")
             if err.status == 409 and (err.code or "").lower() == "roleassignmentexists":
-                return "conflict"
+                return False
             raise err from e
-        return "existed" if resp.status_code == 200 else "created"
+        return True
 
     async def get_assignment(self, scope: str, name: str) -> Assignment | None:
         from azure.core.exceptions import ResourceNotFoundError

@@ -247,10 +247,8 @@ class Converger:
                 reason = f"ARM refused the assignment: {e}"
             out.refused += [Refusal(reason, t) for t in c.tags]
             return
-        if created == "created":
+        if created:
             out.changes.append(c.describe())
-            return
-        if created == "existed":  # our own name answered 200: in place already
             return
         mine = await self.arm.get_assignment(c.scope, name)
         if mine is None or not is_ours(app_id, mine):
