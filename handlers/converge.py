@@ -85,6 +85,7 @@ class Converger:
         self._identities: dict[str, tuple[float, bool]] = {}
         self._identity_tasks: dict[str, asyncio.Task[bool]] = {}
         self._create_tasks: dict[str, asyncio.Task[None]] = {}
+        self._list_tasks: dict[str, asyncio.Task[list[Assignment]]] = {}
 
     # -- cached look-ups -----------------------------------------------------
     async def role(self, subscription: str, role: str) -> RoleInfo | None:
@@ -257,9 +258,20 @@ class Converger:
 
     # -- cleanup ---------------------------------------------------------------
     async def owned(self, app_id: str) -> list[Assignment]:
-        """Every assignment in the app's subscription that aca-warden made for it."""
-        sub = subscription_of(app_id) or ""
-        listed = await self.arm.list_assignments(f"/subscriptions/{sub}")
+        """Every assignment in the app's subscription that aca-warden made for it.
+
+        Delete events carry neither tags nor principal, so this reads the whole
+        subscription's list. Cleanups that run at the same time share one read
+        (a burst of deletes costs one listing, not one each); a listing is never
+        reused once finished, so a later cleanup always sees the current state.
+        """
+        sub = (subscription_of(app_id) or "").lower()
+        task = self._list_tasks.get(sub)
+        if task is None:
+            task = asyncio.ensure_future(self.arm.list_assignments(f"/subscriptions/{sub}"))
+            self._list_tasks[sub] = task
+            task.add_done_callback(lambda _t: self._list_tasks.pop(sub, None))
+        listed = await asyncio.shield(task)
         return [a for a in listed if is_ours(app_id, a)]
 
     async def revoke(self, assignments: list[Assignment], *, dry_run: bool) -> list[str]:

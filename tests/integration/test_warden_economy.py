@@ -88,3 +88,20 @@ async def test_role_definitions_and_identities_looked_up_once(world, make_warden
                            principal=world.emu.service_oid) == 2
     assert world.emu.count(method="GET", path_contains="userAssignedIdentities/std",
                            principal=world.emu.service_oid) == 1
+
+
+async def test_burst_of_deletes_shares_one_subscription_listing(world, warden):
+    apps = [world.app_id(f"app{i}") for i in range(10)]
+    for app_id in apps:
+        world.emu.seed_container_app(app_id, tags={"grant:rg": f"{READER}@."})
+    await warden.handle_payload([world.event(a) for a in apps])
+    assert len(world.assignments()) == 10
+    deletes = []
+    for i in range(10):
+        deletes += await world.delete_app(f"app{i}")
+    world.emu.clear_log()
+    outs = await warden.handle_payload(deletes)
+    assert [o.result for o in outs] == ["deleted"] * 10
+    assert world.assignments() == []
+    pages = -(-10 // 2)  # page size 2
+    assert world.emu.count(method="GET", path_contains="roleAssignments") <= pages + 1
