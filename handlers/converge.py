@@ -150,9 +150,14 @@ class Converger:
 
     # -- one app ---------------------------------------------------------------
     async def plan(
-        self, app_id: str, app: dict[str, Any], *, dry_run: bool
+        self, app_id: str, app: dict[str, Any], *, dry_run: bool,
+        listed: list[Assignment] | None = None,
     ) -> tuple[AppState, Plan]:
-        """Read what planning needs (cached where possible) and plan."""
+        """Read what planning needs (cached where possible) and plan.
+
+        ``listed``: every assignment of the app's subscription, when the caller
+        (the sweep) has it already; saves the per-app listing.
+        """
         state = app_state(app_id, app)
         sub = subscription_of(app_id) or ""
         ids = [expand(t, app_id, state.location) for t in self.policy.standard_identities]
@@ -169,9 +174,12 @@ class Converger:
             else:
                 grants.append(ResolvedGrant(r, info))
         existing: list[Assignment] = []
-        if state.principal_id:
+        subs = {sub.lower()} | {s for g in grants if (s := subscription_of(g.request.scope))}
+        if state.principal_id and listed is not None and subs == {sub.lower()}:
+            principal = state.principal_id.lower()
+            existing = [a for a in listed if a.principal_id.lower() == principal]
+        elif state.principal_id:
             # the app's subscription, plus any other one a grant points into
-            subs = {sub.lower()} | {s for g in grants if (s := subscription_of(g.request.scope))}
             chunks = await asyncio.gather(*(self.arm.list_assignments(
                 f"/subscriptions/{s}", f"principalId eq '{state.principal_id}'")
                 for s in sorted(subs)))

@@ -241,7 +241,8 @@ class Warden:
                    for k, v in (app.get("tags") or {}).items())
 
     async def _app(self, event_id: str | None, app_id: str, *, delete: bool,
-                   dry_run: bool | None = None, app: dict[str, Any] | None = None) -> Outcome:
+                   dry_run: bool | None = None, app: dict[str, Any] | None = None,
+                   listed: list[Assignment] | None = None) -> Outcome:
         dry = self.policy.dry_run if dry_run is None else dry_run
         if not self._managed_rg(app_id):
             return Outcome(event_id, app_id, "ignored", reason=f"resource group "
@@ -253,7 +254,7 @@ class Warden:
         if self._opted_out(app):
             return Outcome(event_id, app_id, "ignored",
                            reason=f"opted out by tag {self.policy.opt_out_tag}")
-        state, plan = await self.converger.plan(app_id, app, dry_run=dry)
+        state, plan = await self.converger.plan(app_id, app, dry_run=dry, listed=listed)
         if dry:
             res = Result("applied" if not plan.empty else "unchanged",
                          [f"planned: {c}" for c in plan.changes()], list(plan.refusals),
@@ -349,7 +350,7 @@ class Warden:
 
         async def converge(app: dict[str, Any]) -> Outcome:
             app_id = app["_canonical"]
-            out = await self._app(None, app_id, delete=False, app=app)
+            out = await self._app(None, app_id, delete=False, app=app, listed=assignments)
             old = stale.get(app_id.lower())
             if old and out.result in ("applied", "unchanged"):
                 revoked = await self.converger.revoke(old, dry_run=self.policy.dry_run)

@@ -105,3 +105,15 @@ async def test_burst_of_deletes_shares_one_subscription_listing(world, warden):
     assert world.assignments() == []
     pages = -(-10 // 2)  # page size 2
     assert world.emu.count(method="GET", path_contains="roleAssignments") <= pages + 1
+
+
+async def test_sweep_reads_the_subscription_once_not_per_app(world, warden):
+    apps = [world.app_id(f"app{i}") for i in range(4)]
+    for app_id in apps:
+        world.emu.seed_container_app(app_id, tags={"grant:rg": f"{READER}@."})
+    await warden.reconcile_all([world.sub])
+    world.emu.clear_log()
+    outs = await warden.reconcile_all([world.sub])
+    assert [o.result for o in outs] == ["unchanged"] * 4
+    assert world.emu.count(kind="write") == 0
+    assert not any("principalid" in str(r.query).lower() for r in world.emu.request_log)
