@@ -40,6 +40,7 @@ __all__ = [
     "WARDEN_NS",
     "AppState",
     "Assignment",
+    "Create",
     "Plan",
     "ResolvedGrant",
     "RoleInfo",
