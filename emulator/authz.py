@@ -142,7 +142,7 @@ def _put_assignment(ctx: Ctx, scope: str, name: str) -> Reply:
     for other_key, other in store.role_assignments.items():
         op = other["properties"]
         if (  # the cheap test first: this scans every assignment on every PUT
-            op["principalId"].lower() == principal_id
+            op["principalId"] == principal_id  # stored lower-case (here and by seeding)
             and other_key != key
             and norm(op["scope"]) == scope_key
             and op["roleDefinitionId"].rsplit("/", 1)[-1].lower() == role_guid
