@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -231,10 +232,11 @@ def cold_start(runs: int = 7) -> tuple[float, float]:
 
 # -- report -------------------------------------------------------------------------------
 def _pct(values: list[float], p: float) -> float:
+    """The p-th percentile, nearest-rank."""
     if not values:
         return 0.0
     s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))]
+    return s[min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))]
 
 
 def checks(cfg: Config, runs: list[RunResult], bounds: Bounds) -> list[Check]:
