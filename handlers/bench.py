@@ -323,11 +323,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fresh interpreters per import timed; 0 skips (default: %(default)s)")
     g = p.add_argument_group("bounds (issue 5's by default)")
     b = Bounds()
-    g.add_argument("--min-events-per-s", type=float, default=b.min_events_per_s)
-    g.add_argument("--max-rss-mb", type=float, default=b.max_rss_mb)
-    g.add_argument("--max-429-pct", type=float, default=b.max_429_pct)
-    g.add_argument("--max-bucket-ratio", type=float, default=b.max_bucket_ratio)
-    g.add_argument("--max-cold-start-ratio", type=float, default=b.max_cold_start_ratio)
+    g.add_argument("--min-events-per-s", type=float, default=b.min_events_per_s, metavar="N",
+                   help="throughput without a bucket (default: %(default)s)")
+    g.add_argument("--max-rss-mb", type=float, default=b.max_rss_mb, metavar="MB",
+                   help="peak RSS of the service (default: %(default)s)")
+    g.add_argument("--max-429-pct", type=float, default=b.max_429_pct, metavar="PCT",
+                   help="429 answers, in %% of writes (default: %(default)s)")
+    g.add_argument("--max-bucket-ratio", type=float, default=b.max_bucket_ratio, metavar="X",
+                   help="burst time over the bucket's lower bound (default: %(default)s)")
+    g.add_argument("--max-cold-start-ratio", type=float, default=b.max_cold_start_ratio,
+                   metavar="X", help="import function_app over import azure.functions "
+                   "(default: %(default)s)")
     return p
 
 
