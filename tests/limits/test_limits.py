@@ -9,6 +9,7 @@ than the Warden's bound) and bounded memory, and converge every app.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import threading
@@ -192,3 +193,36 @@ async def test_50_grant_tags_on_one_app(world, emu) -> None:
     ours = [x for x in emu.role_assignments()
             if x["properties"]["description"] == description_for(world.app_id("big"))]
     assert len(ours) == 49
+
+
+async def test_the_largest_delivery_through_the_webhook_is_answered_in_time(world, emu) -> None:
+    """The same 5,000-event, ~1 MB batch POSTed to the webhook: accepted (not 413) and
+    answered 200 well within Event Grid's 30 s, one outcome per event."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from handlers.serve import make_app
+
+    apps = [f"web{i:02d}" for i in range(APPS)]
+    for a in apps:
+        emu.seed_container_app(world.app_id(a), tags={"grant:rg": "Reader@."})
+    body = json.dumps(big_batch(world, apps), separators=(",", ":")).encode()
+    assert len(body) <= MAX_BODY_BYTES
+    warden = Warden(Policy(), Arm.from_env(emu.env))
+    client = TestClient(TestServer(make_app(warden), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        start = time.monotonic()
+        resp = await client.post("/api/events", data=io.BytesIO(body),
+                                 headers={"Content-Type": "application/json",
+                                          "aeg-event-type": "Notification"})
+        answer = await resp.json()
+        elapsed = time.monotonic() - start
+        padded = body + b" " * (MAX_BODY_BYTES - len(body) + 1)
+        too_big = await client.post("/api/events", data=io.BytesIO(padded),
+                                    headers={"Content-Type": "application/json"})
+    finally:
+        await client.close()
+        await warden.close()
+    assert resp.status == 200, answer
+    assert len(answer) == BATCH and elapsed < 25
+    assert too_big.status == 413
