@@ -37,17 +37,21 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["main", "build_parser", "run_burst", "cold_start", "Check", "Config"]
+__all__ = ["main", "build_parser", "run_burst", "cold_start", "checks", "Bounds", "Check",
+           "Config", "RunResult"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROLES = ("Reader", "Storage Blob Data Reader")
 _WRITE_OP = "Microsoft.App/containerApps/write"
-_SCRUB = ("WARDEN_POLICY", "WARDEN_DRY_RUN", "WARDEN_SUBSCRIPTIONS", "AZURE_CLIENT_ID",
-          "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME", "MSI_ENDPOINT",
-          "MSI_SECRET")
+# Settings of the caller's shell that would point the service elsewhere than the emulator
+# (or send its telemetry and audit events out) during a bench.
+_SCRUB = ("WARDEN_POLICY", "WARDEN_DRY_RUN", "WARDEN_SUBSCRIPTIONS", "WARDEN_ARM_SCOPE",
+          "WARDEN_AUDIT_TOPIC_ENDPOINT", "WARDEN_AUDIT_TOPIC_KEY",
+          "APPLICATIONINSIGHTS_CONNECTION_STRING", "AZURE_CLIENT_ID", "AZURE_TENANT_ID",
+          "AZURE_CLIENT_SECRET", "AZURE_USERNAME", "MSI_ENDPOINT", "MSI_SECRET")
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,6 @@ class Bounds:
     max_429_pct: float = 2.0
     max_bucket_ratio: float = 1.05
     max_cold_start_ratio: float = 1.2
-    notes: list[str] = field(default_factory=list)
 
 
 # -- one burst ------------------------------------------------------------------------
