@@ -68,8 +68,9 @@ async def _serve(args: argparse.Namespace) -> int:
     await emu.start()
     try:
         if args.deliver_to:
+            # The webhook is often started after the emulator: wait for it to listen.
             emu.deliver_to(args.deliver_to, schema=args.deliver_schema,
-                           source=args.deliver_source)
+                           source=args.deliver_source, listen_wait_s=120.0)
         print(f"emulator listening on {emu.endpoint}", flush=True)
         if args.env_file:
             write_env_file(args.env_file, emu.env)

@@ -229,10 +229,11 @@ class Emulator(SeedMixin):
     def deliver_to(self, url: str, *, batch_size: int = 10, max_attempts: int = 5,
                    backoff_s: float = 0.05, timeout_s: float = 10.0,
                    validation_wait_s: float = 5.0, schema: str = "eventgrid",
-                   source: str = "subscription") -> Delivery:
+                   source: str = "subscription", listen_wait_s: float = 0.0) -> Delivery:
         """Deliver every later event to ``url`` like an Event Grid subscription
         (``schema``: "eventgrid" or "cloudevents"; ``source``: "subscription" for the
-        subscription system topic, "arn" for Azure Resource Notifications)."""
+        subscription system topic, "arn" for Azure Resource Notifications;
+        ``listen_wait_s``: how long the handshake waits for ``url`` to start listening)."""
         if schema not in ("eventgrid", "cloudevents"):
             raise ValueError(f"unknown delivery schema {schema!r}")
         if source not in ("subscription", "arn"):
@@ -240,7 +241,8 @@ class Emulator(SeedMixin):
         d = Delivery(url, batch_size, max_attempts, backoff_s, timeout_s,
                      topic=f"/subscriptions/{self.subscription_id}", schema=schema,
                      source=source,
-                     validation_base=self.endpoint, validation_wait_s=validation_wait_s)
+                     validation_base=self.endpoint, validation_wait_s=validation_wait_s,
+                     listen_wait_s=listen_wait_s)
         d.start(self.client_ssl_context() if url.startswith("https") else None)
         self._deliveries.append(d)
         return d

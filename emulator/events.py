@@ -140,6 +140,9 @@ class Delivery:
     source: str = "subscription"  # or "arn": the Resource Notifications resources topic
     validation_base: str = ""  # the emulator's endpoint, for validationUrl
     validation_wait_s: float = 5.0
+    # How long to keep knocking while nothing listens at the URL yet (the CLI
+    # may be started before the webhook it delivers to); 0 = one round only.
+    listen_wait_s: float = 0.0
     validated: bool = False
     code: str = field(default_factory=lambda: str(uuid.uuid4()))
     delivered: list[dict[str, Any]] = field(default_factory=list)
@@ -240,8 +243,13 @@ class Delivery:
             await asyncio.sleep(self.backoff_s * (2**attempt))
 
     async def _validate(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.listen_wait_s
         if self.schema == "cloudevents":
             await self._options_handshake()
+            while not self.validated and loop.time() < deadline:
+                await asyncio.sleep(0.5)
+                await self._options_handshake()
             if not self.validated:
                 log.warning("webhook %s failed the CloudEvents handshake", self.url)
             return
@@ -255,7 +263,12 @@ class Delivery:
             "metadataVersion": "1",
             "dataVersion": "1",
         }
-        ok, answer = await self._send([event], "SubscriptionValidation")
+        while True:
+            ok, answer = await self._send([event], "SubscriptionValidation")
+            if ok or not answer.startswith("timeout or network error") \
+                    or loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.5)
         self.validated = bool(ok and isinstance(answer, dict)
                               and answer.get("validationResponse") == self.code)
         if ok and not self.validated:

@@ -191,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     if args.command == "serve":
+        # A long-running host: its operators want one line per outcome by default.
+        if args.verbose == 0:
+            logging.getLogger("aca_warden").setLevel(logging.INFO)
         return _delegate("handlers.serve", "main", args)
     if args.command == "demo":
         return _delegate("handlers.demo", "main", args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import pathlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -149,17 +149,38 @@ class Hook:
         return [b for k, b in self.requests if k == "Notification"]
 
 
-@pytest.fixture
-async def hook() -> AsyncIterator[tuple[Hook, str]]:
+async def start_hook(port: int = 0) -> tuple[Hook, str, web.AppRunner]:
+    """A scripted webhook listening on ``port`` (0: any free one)."""
     h = Hook()
     app = web.Application()
     app.router.add_route("*", "/api/events", h.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield h, f"http://127.0.0.1:{port}/api/events"
+    return h, f"http://127.0.0.1:{port}/api/events", runner
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[tuple[Hook, str]]:
+    h, url, runner = await start_hook()
+    yield h, url
     await runner.cleanup()
+
+
+@pytest.fixture
+async def start_webhook() -> AsyncIterator[Callable[[int], Awaitable[tuple[Hook, str]]]]:
+    """Start a scripted webhook later in the test: ``await start_webhook(port)``."""
+    runners: list[web.AppRunner] = []
+
+    async def start(port: int) -> tuple[Hook, str]:
+        h, url, runner = await start_hook(port)
+        runners.append(runner)
+        return h, url
+
+    yield start
+    for r in runners:
+        await r.cleanup()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -288,3 +289,33 @@ async def test_role_assignments_and_groups_make_no_resource_notifications(emu, r
                   "principalId": p, "roleDefinitionId": "/providers/Microsoft.Authorization/"
                   "roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"}})
     assert len(emu.events) == 2 and emu.arn_events == []
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed again: nothing listens there
+
+
+@pytest.mark.parametrize("schema", ["eventgrid", "cloudevents"])
+async def test_handshake_waits_for_a_webhook_that_starts_later(
+    emu, raw, start_webhook, schema
+) -> None:
+    port = _free_port()
+    delivery = emu.deliver_to(f"http://127.0.0.1:{port}/api/events", schema=schema,
+                              listen_wait_s=10.0, max_attempts=2)
+    await asyncio.sleep(1.0)
+    assert not delivery.validated
+    await start_webhook(port)
+    for call in _writes(emu, raw, 2):
+        await call
+    await emu.drain_deliveries()
+    assert delivery.validated and len(delivery.delivered) == 2
+
+
+async def test_handshake_without_patience_gives_up_on_a_silent_url(emu, raw) -> None:
+    delivery = emu.deliver_to(f"http://127.0.0.1:{_free_port()}/api/events", max_attempts=2)
+    for call in _writes(emu, raw, 1):
+        await call
+    await emu.drain_deliveries()
+    assert not delivery.validated and len(delivery.dead_letters) == 1

@@ -79,6 +79,12 @@ def test_serve_starts_answers_and_stops_on_signal(tmp_path: Path, sig: signal.Si
             "eventTime": "2026-11-26T15:00:00Z",
         }
         assert post_json(url, [validation]) == (200, {"validationResponse": "code-42"})
+        unusable = {"id": "bad-1", "eventType": "Microsoft.Resources.ResourceWriteSuccess",
+                    "subject": "s", "dataVersion": "2", "eventTime": "2026-11-26T15:00:00Z",
+                    "data": {"operationName": "Microsoft.App/containerApps/write",
+                             "resourceUri": "not-an-arm-id"}}
+        status, answer = post_json(url, [unusable])
+        assert status == 200 and answer[0]["result"] == "refused"
         proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=30)
     finally:
@@ -87,6 +93,8 @@ def test_serve_starts_answers_and_stops_on_signal(tmp_path: Path, sig: signal.Si
             proc.communicate()
     assert proc.returncode == 0, stderr
     assert "stopping" in stderr
+    # Operators see one structured line per outcome without asking for -v.
+    assert re.search(r'outcome \{.*"event_id": "bad-1".*"result": "refused"', stderr), stderr
 
 
 def test_serve_on_a_public_address_needs_a_key(tmp_path: Path) -> None:
