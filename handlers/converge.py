@@ -16,7 +16,9 @@ assignments that are ours (handlers.plan.is_ours) are ever revoked.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,9 +38,11 @@ from handlers.plan import (
     make_plan,
     subscription_of,
 )
-from handlers.policy import Policy, expand
+from handlers.policy import Policy, expand, named_subscriptions
 
 __all__ = ["Converger", "Result", "app_state"]
+
+log = logging.getLogger("aca_warden")
 
 ROLE_TTL_S = 300.0
 IDENTITY_TTL_S = 3600.0
@@ -86,6 +90,14 @@ class Converger:
         self._identity_tasks: dict[str, asyncio.Task[bool]] = {}
         self._create_tasks: dict[str, asyncio.Task[None]] = {}
         self._list_tasks: dict[str, asyncio.Task[list[Assignment]]] = {}
+        # subscriptions that grants.allowed_scopes names literally: grants may lie there
+        self.named_subscriptions: tuple[str, ...] = named_subscriptions(policy.allowed_scopes)
+
+    def subscriptions_for(self, app_id: str) -> list[str]:
+        """Where aca-warden may have made grants for ``app_id``: the app's own
+        subscription first, then every other one the policy names."""
+        own = (subscription_of(app_id) or "").lower()
+        return [own] + [s for s in self.named_subscriptions if s != own]
 
     # -- cached look-ups -----------------------------------------------------
     async def role(self, subscription: str, role: str) -> RoleInfo | None:
@@ -151,12 +163,13 @@ class Converger:
     # -- one app ---------------------------------------------------------------
     async def plan(
         self, app_id: str, app: dict[str, Any], *, dry_run: bool,
-        listed: list[Assignment] | None = None,
+        listed: Mapping[str, list[Assignment]] | None = None,
     ) -> tuple[AppState, Plan]:
         """Read what planning needs (cached where possible) and plan.
 
-        ``listed``: every assignment of the app's subscription, when the caller
-        (the sweep) has it already; saves the per-app listing.
+        ``listed``: every assignment of some subscriptions (lower-case id ->
+        assignments), when the caller (the sweep) has them already; saves the
+        per-app listing there.
         """
         state = app_state(app_id, app)
         sub = subscription_of(app_id) or ""
@@ -174,16 +187,10 @@ class Converger:
             else:
                 grants.append(ResolvedGrant(r, info))
         existing: list[Assignment] = []
-        subs = {sub.lower()} | {s for g in grants if (s := subscription_of(g.request.scope))}
-        if state.principal_id and listed is not None and subs == {sub.lower()}:
-            principal = state.principal_id.lower()
-            existing = [a for a in listed if a.principal_id.lower() == principal]
-        elif state.principal_id:
-            # the app's subscription, plus any other one a grant points into
-            chunks = await asyncio.gather(*(self.arm.list_assignments(
-                f"/subscriptions/{s}", f"principalId eq '{state.principal_id}'")
-                for s in sorted(subs)))
-            existing = [a for chunk in chunks for a in chunk]
+        listing_notes: list[str] = []
+        if state.principal_id:
+            existing = await self._principal_assignments(
+                app_id, state.principal_id, grants, listed, listing_notes)
         missing: list[str] = []
         if dry_run:
             scopes = {g.request.scope.lower(): g.request.scope for g in grants if g.role}
@@ -194,10 +201,45 @@ class Converger:
         plan = make_plan(state, self.policy, identities=dict(zip(ids, exists, strict=True)),
                          grants=grants, grant_refusals=refusals, existing=existing,
                          missing_scopes=missing)
+        plan.notes += listing_notes
         for a in plan.revokes:
             if a.role_guid not in plan.role_names:
                 plan.role_names[a.role_guid] = await self.role_name(sub, a.role_guid)
         return state, plan
+
+    async def _principal_assignments(
+        self, app_id: str, principal: str, grants: list[ResolvedGrant],
+        listed: Mapping[str, list[Assignment]] | None, notes: list[str],
+    ) -> list[Assignment]:
+        """The role assignments of the app's principal wherever aca-warden may have
+        made them: the app's subscription, every one a grant points into and, only
+        when the policy names other subscriptions, those (a grant there may be
+        revoked after its tag went). A subscription-scope list returns only that
+        subscription's assignments, so each subscription is one list; with the
+        default policy that is one request.
+        """
+        own = (subscription_of(app_id) or "").lower()
+        targeted = {own} | {s for g in grants if (s := subscription_of(g.request.scope))}
+        subs = sorted(targeted | set(self.named_subscriptions))
+        low = principal.lower()
+        existing: list[Assignment] = []
+        fetch: list[str] = []
+        for s in subs:
+            if listed is not None and s in listed:
+                existing += [a for a in listed[s] if a.principal_id.lower() == low]
+            else:
+                fetch.append(s)
+        chunks = await asyncio.gather(*(self.arm.list_assignments(
+            f"/subscriptions/{s}", f"principalId eq '{principal}'") for s in fetch),
+            return_exceptions=True)
+        for s, chunk in zip(fetch, chunks, strict=True):
+            if isinstance(chunk, Permanent) and s not in targeted:
+                notes.append(_unlisted(s, chunk))
+            elif isinstance(chunk, BaseException):
+                raise chunk
+            else:
+                existing += chunk
+        return existing
 
     async def role_name(self, subscription: str, guid: str) -> str:
         """A role's display name for reports (its GUID when it cannot be read)."""
@@ -265,22 +307,40 @@ class Converger:
                              "assignment aca-warden did not make; left alone")
 
     # -- cleanup ---------------------------------------------------------------
-    async def owned(self, app_id: str) -> list[Assignment]:
-        """Every assignment in the app's subscription that aca-warden made for it.
+    async def owned(self, app_id: str, notes: list[str] | None = None) -> list[Assignment]:
+        """Every assignment that aca-warden made for the app, in the app's
+        subscription and in every other one the policy names (subscriptions_for).
 
-        Delete events carry neither tags nor principal, so this reads the whole
-        subscription's list. Cleanups that run at the same time share one read
-        (a burst of deletes costs one listing, not one each); a listing is never
-        reused once finished, so a later cleanup always sees the current state.
+        Delete events carry neither tags nor principal, so this reads each such
+        subscription's whole list. Cleanups that run at the same time share one
+        read per subscription (a burst of deletes costs one listing, not one
+        each); a listing is never reused once finished, so a later cleanup always
+        sees the current state. A subscription other than the app's own that
+        cannot be listed for good (403, 404) is skipped with a note in ``notes``.
         """
-        sub = (subscription_of(app_id) or "").lower()
+        subs = self.subscriptions_for(app_id)
+        results = await asyncio.gather(*(self._list_subscription(s) for s in subs),
+                                       return_exceptions=True)
+        out: dict[str, Assignment] = {}
+        for i, (s, r) in enumerate(zip(subs, results, strict=True)):
+            if isinstance(r, Permanent) and i > 0:
+                if notes is not None:
+                    notes.append(_unlisted(s, r))
+                continue
+            if isinstance(r, BaseException):
+                raise r
+            for a in r:
+                if is_ours(app_id, a):
+                    out.setdefault(a.id.lower(), a)
+        return list(out.values())
+
+    async def _list_subscription(self, sub: str) -> list[Assignment]:
         task = self._list_tasks.get(sub)
         if task is None:
             task = asyncio.ensure_future(self.arm.list_assignments(f"/subscriptions/{sub}"))
             self._list_tasks[sub] = task
             task.add_done_callback(lambda _t: self._list_tasks.pop(sub, None))
-        listed = await asyncio.shield(task)
-        return [a for a in listed if is_ours(app_id, a)]
+        return await asyncio.shield(task)
 
     async def revoke(self, assignments: list[Assignment], *, dry_run: bool) -> list[str]:
         changes = []
@@ -290,3 +350,9 @@ class Converger:
             role = await self.role_name(subscription_of(a.scope) or "", a.role_guid)
             changes.append(f"revoke {role} on {a.scope}")
         return changes
+
+
+def _unlisted(sub: str, error: Exception) -> str:
+    log.warning("cannot list role assignments in subscription %s: %s", sub, error)
+    return (f"could not list role assignments in subscription {sub} ({error}); "
+            "grants aca-warden made there, if any, were not checked")

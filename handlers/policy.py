@@ -39,6 +39,7 @@ __all__ = [
     "parse_policy",
     "expand",
     "short_location",
+    "named_subscriptions",
     "PLACEHOLDERS",
     "DEFAULT_POLICY_FILE",
 ]
@@ -115,6 +116,24 @@ def expand(template: str, app_id: str, location: str | None) -> str:
         return values[name]
 
     return _PLACEHOLDER_RE.sub(fill, template)
+
+
+def named_subscriptions(scopes: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The subscriptions that ``scopes`` (``grants.allowed_scopes``) name literally.
+
+    ``/subscriptions/<id>/...`` names ``<id>`` (lower-case); a scope whose
+    subscription segment is a placeholder (``{subscription}``, the app's own)
+    names none. Sorted, without repeats. Cleanup searches these subscriptions
+    besides the app's own, since grants may have been made there.
+    """
+    found: set[str] = set()
+    for scope in scopes:
+        segments = scope.strip().strip("/").split("/")
+        if len(segments) >= 2 and segments[0].lower() == "subscriptions":
+            sub = segments[1].strip().lower()
+            if sub and "{" not in sub and "}" not in sub:
+                found.add(sub)
+    return tuple(sorted(found))
 
 
 # --- validation -----------------------------------------------------------------------------

@@ -242,7 +242,7 @@ class Warden:
 
     async def _app(self, event_id: str | None, app_id: str, *, delete: bool,
                    dry_run: bool | None = None, app: dict[str, Any] | None = None,
-                   listed: list[Assignment] | None = None) -> Outcome:
+                   listed: Mapping[str, list[Assignment]] | None = None) -> Outcome:
         dry = self.policy.dry_run if dry_run is None else dry_run
         if not self._managed_rg(app_id):
             return Outcome(event_id, app_id, "ignored", reason=f"resource group "
@@ -263,7 +263,7 @@ class Warden:
             res = await self.converger.apply(state, plan)
         if delete:  # the app exists again: only the old principal's grants go
             current = (res.principal or "").lower()
-            old = [a for a in await self.converger.owned(app_id)
+            old = [a for a in await self.converger.owned(app_id, res.notes)
                    if a.principal_id.lower() != current]
             revoked = await self.converger.revoke(old, dry_run=dry)
             res.changes += [f"planned: {c}" for c in revoked] if dry else revoked
@@ -272,9 +272,10 @@ class Warden:
         return self._outcome(event_id, app_id, res, dry)
 
     async def _cleanup(self, event_id: str | None, app_id: str, dry: bool,
-                       owned: list | None = None) -> Outcome:
+                       owned: list | None = None, notes: list[str] | None = None) -> Outcome:
+        notes = list(notes or [])
         if owned is None:
-            owned = await self.converger.owned(app_id)
+            owned = await self.converger.owned(app_id, notes)
         if owned:
             again = await self.arm.get_app(app_id)  # confirm the 404 right before revoking
             if again is not None:  # re-created meanwhile
@@ -282,12 +283,13 @@ class Warden:
         changes = await self.converger.revoke(owned, dry_run=dry)
         if dry:
             changes = [f"planned: {c}" for c in changes]
-        return self._outcome(event_id, app_id, Result("deleted", changes), dry)
+        return self._outcome(event_id, app_id, Result("deleted", changes, notes=notes), dry)
 
     @staticmethod
     def _outcome(event_id: str | None, app_id: str, res: Result, dry: bool) -> Outcome:
         return Outcome(event_id, app_id, res.result, res.changes,  # type: ignore[arg-type]
-                       [r.to_json() for r in res.refused], notes=res.notes, reason=res.reason,
+                       [r.to_json() for r in res.refused], notes=list(dict.fromkeys(res.notes)),
+                       reason=res.reason,
                        dry_run=dry)
 
     async def plan_app(self, app_id: str) -> Outcome:
@@ -322,13 +324,30 @@ class Warden:
 
     async def _sweep(self, sub: str) -> list[Outcome]:
         start = time.monotonic()
+        sub = sub.lower()
+        others = [s for s in self.converger.named_subscriptions if s != sub]
+        notes: list[str] = []
         try:
             apps = await self.arm.list_apps(sub)
-            assignments = await self.arm.list_assignments(f"/subscriptions/{sub}")
+            by_sub = {sub: await self.arm.list_assignments(f"/subscriptions/{sub}")}
+            # grants of this subscription's apps may lie in the ones the policy names
+            found = await asyncio.gather(
+                *(self.arm.list_assignments(f"/subscriptions/{s}") for s in others),
+                return_exceptions=True)
+            for s, r in zip(others, found, strict=True):
+                if isinstance(r, Permanent):  # skipped; apps list it themselves (with a note)
+                    notes.append(f"could not list role assignments in subscription {s} ({r})")
+                    log.warning("sweep of %s: %s", sub, notes[-1])
+                elif isinstance(r, BaseException):
+                    raise r
+                else:
+                    by_sub[s] = r
         except ArmError as e:
             kind: ResultKind = "retry" if isinstance(e, Transient) else "refused"
             out = Outcome(None, f"/subscriptions/{sub}", kind, error=str(e))
             return [self._done(out, None, start)]
+        assignments = list({a.id.lower(): a for chunk in by_sub.values()
+                            for a in chunk}.values())
         listed: dict[str, dict[str, Any]] = {}
         for app in apps:
             canonical = canonical_app_id(app.get("id"))
@@ -350,7 +369,7 @@ class Warden:
 
         async def converge(app: dict[str, Any]) -> Outcome:
             app_id = app["_canonical"]
-            out = await self._app(None, app_id, delete=False, app=app, listed=assignments)
+            out = await self._app(None, app_id, delete=False, app=app, listed=by_sub)
             old = stale.get(app_id.lower())
             if old and out.result in ("applied", "unchanged"):
                 revoked = await self.converger.revoke(old, dry_run=self.policy.dry_run)
@@ -368,7 +387,8 @@ class Warden:
         async def gc(app_id: str, owned: list) -> Outcome:
             t0 = time.monotonic()
             out = await self._guarded(None, app_id,
-                                      self._cleanup(None, app_id, self.policy.dry_run, owned))
+                                      self._cleanup(None, app_id, self.policy.dry_run, owned,
+                                                    notes))
             return self._done(out, None, t0)
 
         outcomes += await asyncio.gather(*(gc(k, v) for k, v in gone.items()))
