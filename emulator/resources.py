@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from .apps import APP_TYPE, UAMI_TYPE, app_view, handle_app
 from .common import checked_tags, merge_patch, not_found, system_data
@@ -15,7 +17,22 @@ from .state import ArmError
 __all__ = ["handle_resource", "list_resources"]
 
 
-def _identity(ctx: Ctx, ref: ResourceRef) -> Reply:
+_Record = dict[str, Any]
+
+
+def _handle_stored(
+    ctx: Ctx,
+    ref: ResourceRef,
+    operation_type: str,
+    write: Callable[[Ctx, ResourceRef, _Record, _Record | None], _Record],
+    forget: Callable[[Ctx, _Record], None] | None = None,
+) -> Reply:
+    """GET, PUT, PATCH and DELETE of one stored resource.
+
+    `write` makes the record to store from the request body and the current
+    record (None on create; never None for PATCH); `forget` undoes what a
+    deleted record held besides itself. Events are `<operation_type>/write|delete`.
+    """
     store = ctx.store
     key = norm(ref.id)
     current = store.resources.get(key)
@@ -26,83 +43,74 @@ def _identity(ctx: Ctx, ref: ResourceRef) -> Reply:
     if ctx.method in ("PUT", "PATCH"):
         store.require_group(ref.subscription, ref.resource_group)
         body = ctx.json_object()
-        if ctx.method == "PATCH":
-            if current is None:
-                raise not_found(ref)
-            body = {"location": current["location"], **body}
-        location = body.get("location")
-        if not isinstance(location, str) or not location:
-            raise ArmError(400, "LocationRequired",
-                           "The location property is required for this definition.")
-        if current is None:
-            oid, client = str(uuid.uuid4()), str(uuid.uuid4())
-            store.add_principal(oid, "ServicePrincipal", name=ref.name, app_id=client,
-                                kind="user-assigned")
-        else:
-            oid = current["properties"]["principalId"]
-            client = current["properties"]["clientId"]
-        stored = {
-            "id": current["id"] if current else mixed_case_id(ref.id),
-            "location": location,
-            "name": ref.name,
-            "properties": {
-                "clientId": client, "principalId": oid, "tenantId": store.tenant_id,
-                "isolationScope": "None", "assignmentRestrictions": {"providers": []},
-            },
-            "tags": checked_tags(body, current.get("tags") if current else None),
-            "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
-            "systemData": system_data(ctx, current),
-        }
-        store.resources[key] = stored
-        ctx.event("Microsoft.ManagedIdentity/userAssignedIdentities/write", ctx.path)
-        return Reply(200 if current else 201, stored)
-    if ctx.method == "DELETE":
-        if current is None:
-            return Reply(204)
-        del store.resources[key]
-        store.delete_principal(current["properties"]["principalId"])
-        ctx.event("Microsoft.ManagedIdentity/userAssignedIdentities/delete", ctx.path, "delete")
-        return Reply(200)
-    raise ArmError(405, "MethodNotAllowed", f"The method '{ctx.method}' is not allowed.")
-
-
-def _generic(ctx: Ctx, ref: ResourceRef) -> Reply:
-    store = ctx.store
-    key = norm(ref.id)
-    current = store.resources.get(key)
-    if ctx.method == "GET":
-        if current is None:
+        if ctx.method == "PATCH" and current is None:
             raise not_found(ref)
-        return Reply(200, current)
-    if ctx.method in ("PUT", "PATCH"):
-        store.require_group(ref.subscription, ref.resource_group)
-        body = ctx.json_object()
-        if ctx.method == "PATCH":
-            if current is None:
-                raise not_found(ref)
-            body = merge_patch(current, body)
-        if not isinstance(body.get("properties", {}), dict):
-            raise ArmError(400, "InvalidRequestContent", "'properties' must be an object.")
-        stored = {
-            k: copy.deepcopy(v) for k, v in body.items()
-            if k in ("location", "properties", "kind", "sku", "identity", "zones")
-        }
-        stored["tags"] = checked_tags(body)
-        stored.update(
-            id=current["id"] if current else ref.id, name=ref.name, type=ref.type,
-            systemData=system_data(ctx, current),
-        )
-        stored.setdefault("properties", {})
+        stored = write(ctx, ref, body, current)
         store.resources[key] = stored
-        ctx.event(f"{ref.type}/write", ctx.path)
+        ctx.event(f"{operation_type}/write", ctx.path)
         return Reply(200 if current else 201, stored)
     if ctx.method == "DELETE":
         if current is None:
             return Reply(204)
         del store.resources[key]
-        ctx.event(f"{ref.type}/delete", ctx.path, "delete")
+        if forget is not None:
+            forget(ctx, current)
+        ctx.event(f"{operation_type}/delete", ctx.path, "delete")
         return Reply(200)
     raise ArmError(405, "MethodNotAllowed", f"The method '{ctx.method}' is not allowed.")
+
+
+def _identity_record(ctx: Ctx, ref: ResourceRef, body: _Record, current: _Record | None) -> _Record:
+    """A user-assigned identity; a new one gets its own service principal."""
+    store = ctx.store
+    if ctx.method == "PATCH" and current is not None:
+        body = {"location": current["location"], **body}
+    location = body.get("location")
+    if not isinstance(location, str) or not location:
+        raise ArmError(400, "LocationRequired",
+                       "The location property is required for this definition.")
+    if current is None:
+        oid, client = str(uuid.uuid4()), str(uuid.uuid4())
+        store.add_principal(oid, "ServicePrincipal", name=ref.name, app_id=client,
+                            kind="user-assigned")
+    else:
+        oid = current["properties"]["principalId"]
+        client = current["properties"]["clientId"]
+    return {
+        "id": current["id"] if current else mixed_case_id(ref.id),
+        "location": location,
+        "name": ref.name,
+        "properties": {
+            "clientId": client, "principalId": oid, "tenantId": store.tenant_id,
+            "isolationScope": "None", "assignmentRestrictions": {"providers": []},
+        },
+        "tags": checked_tags(body, current.get("tags") if current else None),
+        "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+        "systemData": system_data(ctx, current),
+    }
+
+
+def _forget_principal(ctx: Ctx, identity: _Record) -> None:
+    ctx.store.delete_principal(identity["properties"]["principalId"])
+
+
+def _generic_record(ctx: Ctx, ref: ResourceRef, body: _Record, current: _Record | None) -> _Record:
+    """Any other type: the well-known top-level properties, kept as sent."""
+    if ctx.method == "PATCH" and current is not None:
+        body = merge_patch(current, body)
+    if not isinstance(body.get("properties", {}), dict):
+        raise ArmError(400, "InvalidRequestContent", "'properties' must be an object.")
+    stored = {
+        k: copy.deepcopy(v) for k, v in body.items()
+        if k in ("location", "properties", "kind", "sku", "identity", "zones")
+    }
+    stored["tags"] = checked_tags(body)
+    stored.update(
+        id=current["id"] if current else ref.id, name=ref.name, type=ref.type,
+        systemData=system_data(ctx, current),
+    )
+    stored.setdefault("properties", {})
+    return stored
 
 
 def handle_resource(ctx: Ctx, ref: ResourceRef, action: str | None = None) -> Reply:
@@ -112,8 +120,9 @@ def handle_resource(ctx: Ctx, ref: ResourceRef, action: str | None = None) -> Re
     if action is not None:
         raise ArmError(400, "InvalidAction", f"The action '{action}' is not supported.")
     if kind == UAMI_TYPE:
-        return _identity(ctx, ref)
-    return _generic(ctx, ref)
+        return _handle_stored(ctx, ref, "Microsoft.ManagedIdentity/userAssignedIdentities",
+                              _identity_record, _forget_principal)
+    return _handle_stored(ctx, ref, ref.type, _generic_record)
 
 
 def list_resources(ctx: Ctx, sub: str, rg: str | None, rtype: str | None) -> Reply:
