@@ -171,16 +171,24 @@ def _sample(template: str) -> str:
     return _PLACEHOLDER_RE.sub(lambda m: _SAMPLE[m.group(1)], template)
 
 
-def _identity_problem(template: str) -> str | None:
+def _template_problem(
+    template: str, what: str, shape_problem: Callable[[list[str]], str | None]
+) -> str | None:
+    """What is wrong with `template`: its placeholders, or, filled with sample values,
+    its form as an ARM path (named `what`) or its segments' shape."""
     problem = _placeholder_problem(template)
     if problem:
         return problem
     filled = _sample(template)
     problem = arm_path_problem(filled)
     if problem:
-        return f"not a well-formed resource id: {problem}"
-    segments = [s.lower() for s in filled[1:].split("/")]
-    if len(segments) != 8 or [segments[i] for i in (0, 2, 4, 5, 6)] != [
+        return f"not a well-formed {what}: {problem}"
+    return shape_problem(filled[1:].split("/"))
+
+
+def _identity_shape_problem(segments: list[str]) -> str | None:
+    lowered = [s.lower() for s in segments]
+    if len(lowered) != 8 or [lowered[i] for i in (0, 2, 4, 5, 6)] != [
         "subscriptions",
         "resourcegroups",
         "providers",
@@ -191,18 +199,18 @@ def _identity_problem(template: str) -> str | None:
     return None
 
 
-def _scope_problem(template: str) -> str | None:
-    problem = _placeholder_problem(template)
-    if problem:
-        return problem
-    filled = _sample(template)
-    problem = arm_path_problem(filled)
-    if problem:
-        return f"not a well-formed ARM scope: {problem}"
-    segments = filled[1:].split("/")
+def _scope_shape_problem(segments: list[str]) -> str | None:
     if len(segments) < 2 or segments[0].lower() != "subscriptions":
         return "it does not start with /subscriptions/<subscription>"
     return None
+
+
+def _identity_problem(template: str) -> str | None:
+    return _template_problem(template, "resource id", _identity_shape_problem)
+
+
+def _scope_problem(template: str) -> str | None:
+    return _template_problem(template, "ARM scope", _scope_shape_problem)
 
 
 def _nonempty(value: str) -> str | None:
