@@ -227,6 +227,22 @@ def _str_or_empty(item: object, key: str) -> str:
     return ""
 
 
+def _got(container: dict[str, Any], key: str) -> str:
+    """What a refusal says was found at `container[key]`."""
+    return "missing" if key not in container else _kind(container[key])
+
+
+def _string_problem(
+    container: dict[str, Any], key: str, name: str, *, non_empty: bool = False
+) -> str | None:
+    """Why `container[key]` (called `name`) is not a string (non-empty one), or None."""
+    value = container.get(key)
+    if isinstance(value, str) and (value or not non_empty):
+        return None
+    expected = "a non-empty string" if non_empty else "a string"
+    return f"{name} must be {expected}, got {_got(container, key)}"
+
+
 def _refused(event_id: str, reason: str, event_type: str | None = None) -> AppEvent:
     return AppEvent(
         event_id=event_id, kind="refused", app_id=None, reason=reason, event_type=event_type
@@ -254,16 +270,14 @@ def _parse_event(item: object) -> AppEvent:
             "nor CloudEvents 1.0 (no 'specversion')",
         )
 
-    event_id = item.get("id")
-    if not isinstance(event_id, str) or not event_id:
-        got = "missing" if "id" not in item else f"{_kind(event_id)}"
-        return _refused("", f"{schema} event 'id' must be a non-empty string, got {got}")
-    event_type = item.get(type_key)
-    if not isinstance(event_type, str) or not event_type:
-        got = "missing" if type_key not in item else _kind(event_type)
-        return _refused(
-            event_id, f"{schema} event {type_key!r} must be a non-empty string, got {got}"
-        )
+    problem = _string_problem(item, "id", f"{schema} event 'id'", non_empty=True)
+    if problem:
+        return _refused("", problem)
+    event_id: str = item["id"]
+    problem = _string_problem(item, type_key, f"{schema} event {type_key!r}", non_empty=True)
+    if problem:
+        return _refused(event_id, problem)
+    event_type: str = item[type_key]
     for key in ("subject", "topic", "source", "eventTime", "time"):
         if key in item and not isinstance(item[key], str):
             return _refused(
@@ -293,8 +307,8 @@ def _parse_event(item: object) -> AppEvent:
 
     data = item.get("data")
     if not isinstance(data, dict):
-        got = "missing" if "data" not in item else _kind(data)
-        return _refused(event_id, f"event 'data' must be an object, got {got}", event_type)
+        return _refused(event_id, f"event 'data' must be an object, got {_got(item, 'data')}",
+                        event_type)
 
     if lowered in (ARN_CREATED_OR_UPDATED.lower(), ARN_DELETED.lower()):
         return _parse_arn(event_id, event_type, data)
@@ -318,16 +332,12 @@ def _claims(data: dict[str, Any]) -> tuple[str | None, str | None]:
 def _parse_resource_event(event_id: str, event_type: str, data: dict[str, Any]) -> AppEvent:
     """ResourceWriteSuccess / ResourceDeleteSuccess from a subscription or RG system topic."""
     is_write = event_type.lower() == WRITE_SUCCESS.lower()
-    operation = data.get("operationName")
-    if not isinstance(operation, str) or not operation:
-        got = "missing" if "operationName" not in data else _kind(operation)
-        return _refused(
-            event_id, f"data.operationName must be a non-empty string, got {got}", event_type
-        )
-    uri = data.get("resourceUri")
-    if not isinstance(uri, str):
-        got = "missing" if "resourceUri" not in data else _kind(uri)
-        return _refused(event_id, f"data.resourceUri must be a string, got {got}", event_type)
+    problem = _string_problem(data, "operationName", "data.operationName", non_empty=True)
+    problem = problem or _string_problem(data, "resourceUri", "data.resourceUri")
+    if problem:
+        return _refused(event_id, problem, event_type)
+    operation: str = data["operationName"]
+    uri: str = data["resourceUri"]
     correlation = data.get("correlationId")
     correlation = correlation if isinstance(correlation, str) and correlation else None
     oid, appid = _claims(data)
@@ -363,18 +373,14 @@ def _parse_arn(event_id: str, event_type: str, data: dict[str, Any]) -> AppEvent
     """Azure Resource Notifications: the resource's type and id are in data.resourceInfo."""
     info = data.get("resourceInfo")
     if not isinstance(info, dict):
-        got = "missing" if "resourceInfo" not in data else _kind(info)
+        got = _got(data, "resourceInfo")
         return _refused(event_id, f"data.resourceInfo must be an object, got {got}", event_type)
-    resource_type = info.get("type")
-    if not isinstance(resource_type, str) or not resource_type:
-        got = "missing" if "type" not in info else _kind(resource_type)
-        return _refused(
-            event_id, f"data.resourceInfo.type must be a non-empty string, got {got}", event_type
-        )
-    resource_id = info.get("id")
-    if not isinstance(resource_id, str):
-        got = "missing" if "id" not in info else _kind(resource_id)
-        return _refused(event_id, f"data.resourceInfo.id must be a string, got {got}", event_type)
+    problem = _string_problem(info, "type", "data.resourceInfo.type", non_empty=True)
+    problem = problem or _string_problem(info, "id", "data.resourceInfo.id")
+    if problem:
+        return _refused(event_id, problem, event_type)
+    resource_type: str = info["type"]
+    resource_id: str = info["id"]
     if resource_type.lower() != _APP_TYPE:
         return AppEvent(
             event_id,
