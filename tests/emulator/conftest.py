@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import pathlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -87,13 +88,20 @@ def anon(emu: Emulator, session: aiohttp.ClientSession) -> Raw:
     return Raw(emu, session, None)
 
 
+@contextlib.asynccontextmanager
+async def _alice_client(emu: Emulator, client_type: Any, **kwargs: Any) -> AsyncIterator[Any]:
+    """An aio management client of `client_type`, signed in as the person 'alice'."""
+    async with emu.person_credential("alice") as cred, client_type(
+        cred, emu.subscription_id, **kwargs, **emu.client_kwargs()
+    ) as client:
+        yield client
+
+
 @pytest.fixture
 async def apps_client(emu: Emulator) -> AsyncIterator[Any]:
     from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
 
-    async with emu.person_credential("alice") as cred, ContainerAppsAPIClient(
-        cred, emu.subscription_id, **emu.client_kwargs()
-    ) as client:
+    async with _alice_client(emu, ContainerAppsAPIClient) as client:
         yield client
 
 
@@ -101,9 +109,7 @@ async def apps_client(emu: Emulator) -> AsyncIterator[Any]:
 async def msi_client(emu: Emulator) -> AsyncIterator[Any]:
     from azure.mgmt.msi.aio import ManagedServiceIdentityClient
 
-    async with emu.person_credential("alice") as cred, ManagedServiceIdentityClient(
-        cred, emu.subscription_id, **emu.client_kwargs()
-    ) as client:
+    async with _alice_client(emu, ManagedServiceIdentityClient) as client:
         yield client
 
 
@@ -111,9 +117,8 @@ async def msi_client(emu: Emulator) -> AsyncIterator[Any]:
 async def authz_client(emu: Emulator) -> AsyncIterator[Any]:
     from azure.mgmt.authorization.aio import AuthorizationManagementClient
 
-    async with emu.person_credential("alice") as cred, AuthorizationManagementClient(
-        cred, emu.subscription_id, api_version="2022-04-01", **emu.client_kwargs()
-    ) as client:
+    async with _alice_client(emu, AuthorizationManagementClient,
+                             api_version="2022-04-01") as client:
         yield client
 
 
