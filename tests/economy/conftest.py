@@ -14,10 +14,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from integration.conftest import running_emulator, warden_factory
 
 from emulator import Emulator
-from handlers.azure import Arm
-from handlers.policy import Policy
 from handlers.reconcile import Warden
 
 ROLES = ("Reader", "Storage Blob Data Reader", "Key Vault Secrets User")
@@ -83,12 +82,8 @@ class Burst:
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
     # ARM's default page size (an app's few grants fit one page; paging itself is
     # covered by tests/emulator and tests/integration with tiny pages)
-    async with Emulator(page_size=100, principal_delay_s=0.3, retry_after_s=0) as e:
-        for key, value in e.env.items():
-            monkeypatch.setenv(key, value)
-        for key in ("WARDEN_POLICY", "WARDEN_DRY_RUN", "WARDEN_SUBSCRIPTIONS",
-                    "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"):
-            monkeypatch.delenv(key, raising=False)
+    async with running_emulator(monkeypatch, page_size=100, principal_delay_s=0.3,
+                                retry_after_s=0) as e:
         yield e
 
 
@@ -102,15 +97,5 @@ def burst(emu: Emulator) -> Burst:
 @pytest.fixture
 async def make_warden(emu: Emulator) -> AsyncIterator[Callable[..., Warden]]:
     """A Warden (one per process in production) with the given policy keys."""
-    made: list[Warden] = []
-
-    def make(**policy: Any) -> Warden:
-        arm = Arm.from_env(emu.env)
-        arm.retry_backoff_s = 0.02
-        w = Warden(Policy(**policy), arm)
-        made.append(w)
-        return w
-
-    yield make
-    for w in made:
-        await w.close()
+    async with warden_factory(emu) as make:
+        yield make

@@ -11,11 +11,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from integration.conftest import World
+from integration.conftest import World, running_emulator, warden_factory
 
 from emulator import Emulator
-from handlers.azure import Arm
-from handlers.policy import Policy
 from handlers.reconcile import Outcome, Warden
 
 STD = "std"
@@ -25,40 +23,25 @@ TAGS = {"grant:rg": "Reader@.",
 
 @pytest.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
-    async with Emulator(page_size=2, principal_delay_s=0.3, retry_after_s=0) as e:
-        for key, value in e.env.items():
-            monkeypatch.setenv(key, value)
-        for key in ("WARDEN_POLICY", "WARDEN_DRY_RUN", "WARDEN_SUBSCRIPTIONS",
-                    "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"):
-            monkeypatch.delenv(key, raising=False)
+    async with running_emulator(monkeypatch, page_size=2, principal_delay_s=0.3,
+                                retry_after_s=0) as e:
         yield e
 
 
 @pytest.fixture
 async def world(emu: Emulator) -> AsyncIterator[World]:
-    w = World(emu)
-    w.std = emu.seed_identity(f"{w.rg}/providers/Microsoft.ManagedIdentity/"
-                              f"userAssignedIdentities/{STD}")["id"]
-    yield w
-    await w.close()
+    async with World(emu) as w:
+        w.std = emu.seed_identity(f"{w.rg}/providers/Microsoft.ManagedIdentity/"
+                                  f"userAssignedIdentities/{STD}")["id"]
+        yield w
 
 
 @pytest.fixture
 async def make_warden(emu: Emulator, world: World) -> AsyncIterator[Callable[..., Warden]]:
     """A fresh Warden (a fresh process: empty caches) with the standard identity policy."""
-    made: list[Warden] = []
-
-    def make(**policy: Any) -> Warden:
-        arm = Arm.from_env(emu.env)
-        arm.retry_backoff_s = 0.01  # production's retry count, shorter sleeps
-        policy.setdefault("standard_identities", (world.std,))
-        w = Warden(Policy(**policy), arm)
-        made.append(w)
-        return w
-
-    yield make
-    for w in made:
-        await w.close()
+    async with warden_factory(emu, retry_backoff_s=0.01,
+                              standard_identities=(world.std,)) as make:
+        yield make
 
 
 async def deliver_until_done(make: Callable[..., Warden], events: list[dict[str, Any]],

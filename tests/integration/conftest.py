@@ -8,8 +8,9 @@ endpoint, exactly as in Azure.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import pytest
@@ -21,6 +22,52 @@ from handlers.reconcile import Warden
 
 READER = "Reader"
 BLOB_READER = "Storage Blob Data Reader"
+
+# settings of the developer's shell that would change what a Warden does
+WARDEN_ENV = ("WARDEN_POLICY", "WARDEN_DRY_RUN", "WARDEN_SUBSCRIPTIONS",
+              "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET")
+
+
+@contextlib.asynccontextmanager
+async def running_emulator(monkeypatch: pytest.MonkeyPatch, unset: Iterable[str] = WARDEN_ENV,
+                           **options: Any) -> AsyncIterator[Emulator]:
+    """An in-process ``Emulator(**options)`` whose client environment is the process's,
+    with the variables in `unset` removed."""
+    async with Emulator(**options) as e:
+        for key, value in e.env.items():
+            monkeypatch.setenv(key, value)
+        for key in unset:
+            monkeypatch.delenv(key, raising=False)
+        yield e
+
+
+def service_warden(emu: Emulator, policy: Policy | None = None, *,
+                   retry_backoff_s: float = 0.02, **options: Any) -> Warden:
+    """A Warden talking to the emulator as the service (production's retry count,
+    shorter sleeps)."""
+    arm = Arm.from_env(emu.env)
+    arm.retry_backoff_s = retry_backoff_s
+    return Warden(Policy() if policy is None else policy, arm, **options)
+
+
+@contextlib.asynccontextmanager
+async def warden_factory(emu: Emulator, *, retry_backoff_s: float = 0.02,
+                         **defaults: Any) -> AsyncIterator[Callable[..., Warden]]:
+    """``make(**policy)``: a :func:`service_warden` with the policy keys `defaults`
+    updated by `policy`; every Warden made is closed on exit."""
+    made: list[Warden] = []
+
+    def make(**policy: Any) -> Warden:
+        w = service_warden(emu, Policy(**{**defaults, **policy}),
+                           retry_backoff_s=retry_backoff_s)
+        made.append(w)
+        return w
+
+    try:
+        yield make
+    finally:
+        for w in made:
+            await w.close()
 
 
 class World:
@@ -39,6 +86,12 @@ class World:
         for c in (self._apps, self._authz):
             if c is not None:
                 await c.close()
+
+    async def __aenter__(self) -> World:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     @property
     def apps(self) -> Any:
@@ -142,37 +195,22 @@ class World:
 
 @pytest.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
-    async with Emulator(page_size=2, principal_delay_s=0.3, retry_after_s=0) as e:
-        for key, value in e.env.items():
-            monkeypatch.setenv(key, value)
-        for key in ("WARDEN_POLICY", "WARDEN_DRY_RUN", "WARDEN_SUBSCRIPTIONS",
-                    "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"):
-            monkeypatch.delenv(key, raising=False)
+    async with running_emulator(monkeypatch, page_size=2, principal_delay_s=0.3,
+                                retry_after_s=0) as e:
         yield e
 
 
 @pytest.fixture
 async def world(emu: Emulator) -> AsyncIterator[World]:
-    w = World(emu)
-    yield w
-    await w.close()
+    async with World(emu) as w:
+        yield w
 
 
 @pytest.fixture
 async def make_warden(emu: Emulator) -> AsyncIterator[Callable[..., Warden]]:
     """Factory: a Warden with the given policy keys, talking to the emulator as the service."""
-    made: list[Warden] = []
-
-    def make(**policy: Any) -> Warden:
-        arm = Arm.from_env(emu.env)
-        arm.retry_backoff_s = 0.02  # same retry count as production, shorter sleeps
-        w = Warden(Policy(**policy), arm)
-        made.append(w)
-        return w
-
-    yield make
-    for w in made:
-        await w.close()
+    async with warden_factory(emu) as make:
+        yield make
 
 
 @pytest.fixture
