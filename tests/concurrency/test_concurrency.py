@@ -22,12 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from integration.conftest import World
+from integration.conftest import World, running_emulator, service_warden
 
 from emulator import Emulator, EmulatorThread
-from handlers.azure import Arm
 from handlers.plan import description_for
-from handlers.policy import Policy
 from handlers.reconcile import Warden
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,24 +64,19 @@ def no_duplicates(world: World) -> None:
 
 @pytest.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
-    async with Emulator(page_size=2, principal_delay_s=0.3, retry_after_s=0,
-                        latency_ms=5) as e:
-        for key, value in e.env.items():
-            monkeypatch.setenv(key, value)
+    async with running_emulator(monkeypatch, unset=(), page_size=2, principal_delay_s=0.3,
+                                retry_after_s=0, latency_ms=5) as e:
         yield e
 
 
 @pytest.fixture
 async def world(emu: Emulator) -> AsyncIterator[World]:
-    w = World(emu)
-    yield w
-    await w.close()
+    async with World(emu) as w:
+        yield w
 
 
 def make(emu: Emulator) -> Warden:
-    arm = Arm.from_env(emu.env)
-    arm.retry_backoff_s = 0.01
-    return Warden(Policy(), arm)
+    return service_warden(emu, retry_backoff_s=0.01)
 
 
 async def test_same_app_events_handled_concurrently_in_one_warden(world, emu) -> None:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from integration.conftest import World
+from integration.conftest import World, running_emulator
 
 from emulator import Emulator
 from handlers.azure import Arm
@@ -33,17 +33,15 @@ BATCH = 5000
 
 @pytest.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
-    async with Emulator(page_size=100, principal_delay_s=0.0, retry_after_s=0) as e:
-        for key, value in e.env.items():
-            monkeypatch.setenv(key, value)
+    async with running_emulator(monkeypatch, unset=(), page_size=100, principal_delay_s=0.0,
+                                retry_after_s=0) as e:
         yield e
 
 
 @pytest.fixture
 async def world(emu: Emulator) -> AsyncIterator[World]:
-    w = World(emu)
-    yield w
-    await w.close()
+    async with World(emu) as w:
+        yield w
 
 
 def noise(world: World, i: int) -> dict[str, Any]:

@@ -14,13 +14,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from integration.conftest import World
+from integration.conftest import World, running_emulator, service_warden
 
 from emulator import Emulator
 from handlers import telemetry
 from handlers.audit import CHANGE, REFUSAL, AuditStream
-from handlers.azure import Arm
-from handlers.policy import Policy
 from handlers.reconcile import Warden
 
 TAGS = {"grant:rg": "Reader@.", "grant:bad": "Owner@.", "grant:far": "Reader@/subscriptions/x"}
@@ -28,26 +26,21 @@ TAGS = {"grant:rg": "Reader@.", "grant:bad": "Owner@.", "grant:far": "Reader@/su
 
 @pytest.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
-    async with Emulator(page_size=2, principal_delay_s=0.3, retry_after_s=0) as e:
-        for key, value in e.env.items():
-            monkeypatch.setenv(key, value)
-        for key in ("WARDEN_POLICY", "WARDEN_DRY_RUN", "WARDEN_AUDIT_TOPIC_ENDPOINT",
-                    "WARDEN_AUDIT_TOPIC_KEY", telemetry.CONNECTION_STRING_ENV):
-            monkeypatch.delenv(key, raising=False)
+    unset = ("WARDEN_POLICY", "WARDEN_DRY_RUN", "WARDEN_AUDIT_TOPIC_ENDPOINT",
+             "WARDEN_AUDIT_TOPIC_KEY", telemetry.CONNECTION_STRING_ENV)
+    async with running_emulator(monkeypatch, unset=unset, page_size=2, principal_delay_s=0.3,
+                                retry_after_s=0) as e:
         yield e
 
 
 @pytest.fixture
 async def world(emu: Emulator) -> AsyncIterator[World]:
-    w = World(emu)
-    yield w
-    await w.close()
+    async with World(emu) as w:
+        yield w
 
 
 def make(emu: Emulator, **kw: Any) -> Warden:
-    arm = Arm.from_env(emu.env)
-    arm.retry_backoff_s = 0.01
-    return Warden(Policy(), arm, **kw)
+    return service_warden(emu, retry_backoff_s=0.01, **kw)
 
 
 def outcome_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
