@@ -14,6 +14,7 @@ import copy
 import uuid
 from typing import Any
 
+from .auth import disclose
 from .common import checked_tags, merge_patch, not_found, system_data
 from .context import Ctx, Reply
 from .ids import ResourceRef, mixed_case_id, norm, parse_resource_id
@@ -126,7 +127,7 @@ def app_view(stored: dict[str, Any]) -> dict[str, Any]:
     secrets = (body.get("properties") or {}).get("configuration", {}) or {}
     for secret in secrets.get("secrets") or []:
         if isinstance(secret, dict):
-            secret.pop("value", None)
+            disclose("secret value", secret.pop("value", None))
     ident = body.get("identity")
     if isinstance(ident, dict) and ident.get("userAssignedIdentities"):
         ident["userAssignedIdentities"] = {
@@ -147,6 +148,9 @@ def check_secrets(props: dict[str, Any]) -> None:
         if not isinstance(s, dict) or not s.get("name")
         or not (s.get("value") or (s.get("keyVaultUrl") and s.get("identity")))
     ]
+    for s in config.get("secrets") or []:
+        if isinstance(s, dict):
+            disclose("secret value", s.get("value"))
     if bad:
         raise ArmError(
             400,

@@ -13,9 +13,23 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["TokenIssuer", "PersonCredential", "TokenError"]
+__all__ = ["TokenIssuer", "PersonCredential", "TokenError", "SECRET_LISTENERS", "disclose"]
+
+# Whoever must know every secret the emulator hands out or holds (the test suite's leak
+# watch, tests/_secret_watch.py) appends a callable here; it is told (kind, value) for
+# each token minted, each IDENTITY_HEADER and each container app secret value. Nothing
+# is kept when nobody listens.
+SECRET_LISTENERS: list[Callable[[str, str], None]] = []
+
+
+def disclose(kind: str, value: object) -> None:
+    """Tell the listeners of a secret (kind: "token", "IDENTITY_HEADER", "secret value")."""
+    if SECRET_LISTENERS and isinstance(value, str) and value:
+        for listener in list(SECRET_LISTENERS):
+            listener(kind, value)
 
 TOKEN_LIFETIME_S = 3600 * 24
 # Persons sign in through a client application, as with the Azure CLI, whose
@@ -80,7 +94,9 @@ class TokenIssuer:
         payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
         signing_input = f"{header}.{payload}".encode()
         sig = _b64(hmac.new(self._secret, signing_input, hashlib.sha256).digest())
-        return f"{header}.{payload}.{sig}", exp
+        token = f"{header}.{payload}.{sig}"
+        disclose("token", token)
+        return token, exp
 
     def verify(self, token: str) -> dict[str, Any]:
         """The claims of a valid token; raises TokenError otherwise."""

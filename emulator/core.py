@@ -23,7 +23,7 @@ from typing import Any
 import trustme
 from aiohttp import web
 
-from .auth import PersonCredential, TokenError, TokenIssuer
+from .auth import PersonCredential, TokenError, TokenIssuer, disclose
 from .context import Ctx, PendingEvent, Reply
 from .events import Delivery, build_arn_event, build_event
 from .faults import FaultBook, TokenBucket
@@ -83,6 +83,7 @@ class Emulator(SeedMixin):
         self.tenant_id = tenant_id or str(uuid.uuid4())
         self.subscription_id = (subscription_id or str(uuid.uuid4())).lower()
         self.identity_header = secrets.token_hex(16)
+        disclose("IDENTITY_HEADER", self.identity_header)
         self.issuer = TokenIssuer(secrets.token_bytes(32), self.tenant_id)
         self.store = Store(self.tenant_id)
         self.store.add_subscription(self.subscription_id, "Emulated subscription")
