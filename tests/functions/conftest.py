@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from integration.conftest import running_emulator
 
 import function_app
 
@@ -22,19 +23,8 @@ async def worker() -> AsyncIterator[Any]:
 @pytest.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, worker: Any) -> AsyncIterator[Any]:
     """The in-process emulator, its client environment set as the Functions host would."""
-    from emulator import Emulator
-
-    async with Emulator(page_size=2, principal_delay_s=0.3, retry_after_s=0) as e:
-        for key, value in e.env.items():
-            monkeypatch.setenv(key, value)
-        for key in (
-            "WARDEN_POLICY",
-            "WARDEN_DRY_RUN",
-            "AZURE_CLIENT_ID",
-            "AZURE_TENANT_ID",
-            "AZURE_CLIENT_SECRET",
-        ):
-            monkeypatch.delenv(key, raising=False)
+    async with running_emulator(monkeypatch, page_size=2, principal_delay_s=0.3,
+                                retry_after_s=0) as e:
         monkeypatch.setenv("WARDEN_SUBSCRIPTIONS", e.subscription_id)
         monkeypatch.chdir(tmp_path)  # the function app's root: no policy.toml, every default
         yield e

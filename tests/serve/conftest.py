@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from integration.conftest import running_emulator
 from serve_helpers import ScriptedWarden
 
 from handlers.serve import make_app
@@ -41,20 +42,8 @@ async def client(make_client: Callable[..., Any], warden: ScriptedWarden) -> Tes
 @pytest.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> AsyncIterator[Any]:
     """The in-process emulator, its client environment set for Warden.from_env()."""
-    from emulator import Emulator
-
-    async with Emulator(page_size=2, principal_delay_s=0.3, retry_after_s=0) as e:
-        for key, value in e.env.items():
-            monkeypatch.setenv(key, value)
-        for key in (
-            "WARDEN_POLICY",
-            "WARDEN_DRY_RUN",
-            "WARDEN_SUBSCRIPTIONS",
-            "AZURE_CLIENT_ID",
-            "AZURE_TENANT_ID",
-            "AZURE_CLIENT_SECRET",
-        ):
-            monkeypatch.delenv(key, raising=False)
+    async with running_emulator(monkeypatch, page_size=2, principal_delay_s=0.3,
+                                retry_after_s=0) as e:
         monkeypatch.chdir(tmp_path)  # no policy.toml here: every default
         yield e
 
