@@ -62,6 +62,8 @@ class Store:
     principals: dict[str, Principal] = field(default_factory=dict)
     role_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
     role_assignments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    revisions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by app key
+    provider_states: dict[str, dict[str, str]] = field(default_factory=dict)  # sub -> ns -> state
 
     def __post_init__(self) -> None:
         for rd in builtin_role_definitions():

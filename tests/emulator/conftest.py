@@ -30,7 +30,7 @@ def example() -> Any:
 
 @pytest.fixture
 async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(page_size=2, principal_delay_s=0.5) as e:
+    async with Emulator(page_size=2, principal_delay_s=0.5, time_scale=0) as e:
         yield e
 
 
@@ -86,6 +86,22 @@ def make_raw(emu: Emulator, session: aiohttp.ClientSession) -> Any:
 @pytest.fixture
 def anon(emu: Emulator, session: aiohttp.ClientSession) -> Raw:
     return Raw(emu, session, None)
+
+
+@pytest.fixture
+async def raw_on() -> AsyncIterator[Callable[..., Raw]]:
+    """``raw_on(other_emulator[, token])``: raw HTTPS to an emulator the test made itself
+    (as 'alice' unless a token is given)."""
+    sessions: list[aiohttp.ClientSession] = []
+
+    def make(emu: Emulator, token: str | None = None) -> Raw:
+        s = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=emu.client_ssl_context()))
+        sessions.append(s)
+        return Raw(emu, s, token or emu.person_token("alice"))
+
+    yield make
+    for s in sessions:
+        await s.close()
 
 
 @contextlib.asynccontextmanager

@@ -70,7 +70,8 @@ def _start_cli(env_file: Path, *extra: str) -> tuple[subprocess.Popen[str], floa
     """Start ``python -m emulator``; (process, seconds until the env file exists)."""
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "--env-file", str(env_file), *extra],
+        [sys.executable, "-m", "emulator", "--env-file", str(env_file), "--time-scale", "0",
+         *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while not env_file.exists() and time.monotonic() - started < 10:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
@@ -130,7 +131,7 @@ async def test_default_azure_credential_in_process(monkeypatch) -> None:
     from azure.identity.aio import DefaultAzureCredential
     from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
 
-    async with Emulator() as emu:
+    async with Emulator(time_scale=0) as emu:
         emu.seed_container_app(f"/subscriptions/{emu.subscription_id}/resourceGroups/rg"
                                "/providers/Microsoft.App/containerApps/app1")
         for key in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID",
@@ -158,6 +159,7 @@ async def test_cli_deliver_to_posts_events_to_the_webhook(tmp_path: Path, hook) 
     env_file = tmp_path / "emu.env"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "emulator", "--env-file", str(env_file), "--deliver-to", url,
+        "--time-scale", "0",
         cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     try:
         for _ in range(500):

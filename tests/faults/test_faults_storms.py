@@ -52,7 +52,7 @@ async def test_identity_patch_lro_that_never_finishes_times_out_as_retry(
     """The PATCH is accepted, its operation hangs: the event must come back as "retry"
     within the service's budget (not hang), and a redelivery converges."""
     events = await world.create_app("app1", TAGS)
-    world.emu.lro_duration_s = 3600  # the operation stays InProgress
+    world.emu.time_scale = 1  # real pace: the app's operation takes 10 s, past the budget
     warden = make_warden()
     warden.arm.lro_timeout_s = 1.5
     start = time.monotonic()
@@ -60,7 +60,7 @@ async def test_identity_patch_lro_that_never_finishes_times_out_as_retry(
     assert out.result == "retry", out
     assert time.monotonic() - start < 10
     assert "did not finish" in (out.error or ""), out.error
-    world.emu.lro_duration_s = 0
+    world.emu.time_scale = 0  # the hanging operation ends at once
     await deliver_until_done(make_warden, events)
     assert_converged(world, "app1", TAGS)
 
@@ -87,7 +87,7 @@ def _run(emu: Any, tmp: Path, events: Path, **kw: Any) -> subprocess.Popen[str]:
 def test_process_killed_after_the_first_write_then_redelivered_converges(tmp_path) -> None:
     many = {f"grant:r{i}": f"Reader@Microsoft.Storage/storageAccounts/st{i}" for i in range(6)}
     many.update(TAGS)
-    with EmulatorThread(page_size=2, principal_delay_s=0.3, latency_ms=60) as emu:
+    with EmulatorThread(time_scale=0, page_size=2, principal_delay_s=0.3, latency_ms=60) as emu:
         world = World(emu)
         for i in range(6):
             emu.seed_resource(f"{world.rg}/providers/Microsoft.Storage/storageAccounts/st{i}")
