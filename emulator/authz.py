@@ -220,7 +220,8 @@ def _put_assignment(ctx: Ctx, scope: str, name: str) -> Reply:
             "delegatedManagedIdentityResourceId": None,
             "description": description,
         },
-        "id": f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name.lower()}",
+        "id": f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/"
+              f"{name.lower()}",
         "type": "Microsoft.Authorization/roleAssignments",
         "name": name.lower(),
     }

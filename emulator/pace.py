@@ -33,8 +33,8 @@ REAL: dict[str, float] = {
     "jobs.write": 5.0,
     "jobs.delete": 5.0,
     "jobs.action": 5.0,
-    # Creating a managed environment: 190 InProgress polls over ~10 minutes (E2E).
-    "managedEnvironments.create": 575.0,
+    # Creating a managed environment: 190 InProgress polls 3 s apart (E2E).
+    "managedEnvironments.create": 570.0,
     # Updating or deleting one (not recorded): a couple of minutes.
     "managedEnvironments.write": 120.0,
     "managedEnvironments.delete": 120.0,

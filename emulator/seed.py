@@ -93,14 +93,16 @@ class SeedMixin:
         return copy.deepcopy(stored)
 
     def seed_environment(self, resource_id: str, location: str = "eastus",
-                         workload_profiles: bool = True) -> dict[str, Any]:
-        """A managed environment that finished provisioning long ago."""
+                         workload_profiles: bool = True,
+                         properties: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A managed environment that finished provisioning long ago (``properties``: as a
+        PUT would give them)."""
         ref = self._ref(resource_id, ENV_TYPE)
         key = norm(ref.id)
         if key not in self.store.resources:
             display = location_display_name(location) or location
-            given: dict[str, Any] = {}
-            if workload_profiles:
+            given: dict[str, Any] = copy.deepcopy(properties or {})
+            if workload_profiles and "workloadProfiles" not in given:
                 given["workloadProfiles"] = [{"workloadProfileType": "Consumption",
                                               "name": "Consumption"}]
             props = new_environment_properties(ref, display, given)
@@ -167,6 +169,25 @@ class SeedMixin:
         """A finished Container Apps job, seeded like :meth:`seed_container_app`."""
         return self._seed_workload(JOB, resource_id, tags, identity, location, properties)
 
+    def seed_role_definition(self, guid: str, role_name: str,
+                             actions: tuple[str, ...] = ("*/read",),
+                             assignable_scopes: tuple[str, ...] = ("/",)) -> dict[str, Any]:
+        """A custom role that exists already (e.g. one a recording's tenant had)."""
+        now = utc_now()
+        stored = {
+            "id": f"/providers/Microsoft.Authorization/roleDefinitions/{guid.lower()}",
+            "type": "Microsoft.Authorization/roleDefinitions", "name": guid.lower(),
+            "properties": {
+                "roleName": role_name, "type": "CustomRole", "description": "",
+                "assignableScopes": list(assignable_scopes),
+                "permissions": [{"actions": list(actions), "notActions": [],
+                                 "dataActions": [], "notDataActions": []}],
+                "createdOn": now, "updatedOn": now, "createdBy": None, "updatedBy": None,
+            },
+        }
+        self.store.role_definitions[guid.lower()] = stored
+        return copy.deepcopy(stored)
+
     def seed_role_assignment(self, scope: str, role_guid: str, principal_id: str,
                              name: str | None = None, principal_type: str = "ServicePrincipal",
                              description: str | None = None) -> dict[str, Any]:
@@ -183,7 +204,7 @@ class SeedMixin:
                 "createdOn": now, "updatedOn": now, "createdBy": None, "updatedBy": None,
                 "delegatedManagedIdentityResourceId": None, "description": description,
             },
-            "id": f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
+            "id": f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/{name}",
             "type": "Microsoft.Authorization/roleAssignments",
             "name": name,
         }

@@ -205,3 +205,17 @@ async def start_webhook() -> AsyncIterator[Callable[[int], Awaitable[tuple[Hook,
         await r.cleanup()
 
 
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The replay report of the recorded Azure traffic (test_emu_recordings.py)."""
+    from replay import REPORTS
+
+    if not REPORTS:
+        return
+    terminalreporter.section("replay of recorded Azure traffic")
+    for name in sorted(REPORTS):
+        report = REPORTS[name]
+        terminalreporter.write_line(report.line())
+        for skip in report.skipped:
+            terminalreporter.write_line(f"    skipped {skip}")

@@ -125,6 +125,20 @@ def test_cli_parses_its_knobs() -> None:
     assert (args.port, args.latency_ms, args.write_bucket) == (8443, 20, (200.0, 10.0))
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--write-bucket", "lots"])
+    assert args.time_scale == 1.0 and args.dead_letter_dir is None  # real pace by default
+    assert args.retry_after is None  # ARM sends no Retry-After
+
+
+@pytest.mark.parametrize(("given", "scale"), [("0.01", 0.01), ("100", 0.01), ("0", 0.0)])
+def test_time_scale_option(given: str, scale: float) -> None:
+    assert build_parser().parse_args(["--time-scale", given]).time_scale == scale
+
+
+@pytest.mark.parametrize("bad", ["-1", "fast", "nan"])
+def test_time_scale_option_refuses_nonsense(bad: str, capsys) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--time-scale", bad])
+    assert "--time-scale" in capsys.readouterr().err
 
 
 async def test_default_azure_credential_in_process(monkeypatch) -> None:
