@@ -318,7 +318,6 @@ class _Parser:
                         tok)
 
     def comparison(self) -> Node:
-        start = self.tok
         lhs, lkind = self.operand()
         op_tok = self.take()
         if op_tok.kind != "word":
@@ -334,8 +333,6 @@ class _Parser:
             if side_kind is not None and side_kind != kind:
                 raise self.fail(f"operator {op_tok.text!r} does not apply to a {side_kind} "
                                 "attribute", op_tok)
-        if lkind is None and rkind is None:
-            raise self.fail("a comparison needs an attribute", start)
         for side in (lhs, rhs):
             if isinstance(side, tuple):
                 if not quantifier and len(side) != 1:
