@@ -52,11 +52,13 @@ def deploy_for(emu: Emulator, policy: Policy, **knobs: Any) -> Deployment:
 
 
 def service_warden(emu: Emulator, policy: Policy | None = None, *,
-                   retry_backoff_s: float = 0.02, **options: Any) -> Warden:
+                   retry_backoff_s: float = 0.02, omit_actions: tuple[str, ...] = (),
+                   **options: Any) -> Warden:
     """A Warden talking to the emulator as the service (production's retry count,
-    shorter sleeps), which holds exactly the template's roles for its policy."""
+    shorter sleeps), which holds exactly the template's roles for its policy (less the
+    custom role's `omit_actions`)."""
     policy = Policy() if policy is None else policy
-    deploy_for(emu, policy)
+    deploy_for(emu, policy, omit_actions=omit_actions)
     arm = Arm.from_env(emu.env)
     arm.retry_backoff_s = retry_backoff_s
     return Warden(policy, arm, **options)
