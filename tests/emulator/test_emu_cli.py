@@ -215,3 +215,16 @@ async def test_cli_deliver_to_posts_events_to_the_webhook(tmp_path: Path, hook) 
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 10)
         assert proc.returncode == 0
+
+
+def test_cli_deploys_the_service_roles_the_template_would(capsys) -> None:
+    from emulator.cli import _deployment, main
+
+    args = build_parser().parse_args(["--grantable-roles", "AcrPull, Storage Blob Data Reader",
+                                      "--create-missing-identities"])
+    d = _deployment(args)
+    assert d.grantable_roles == ("AcrPull", "Storage Blob Data Reader")
+    assert d.create_missing_identities
+    assert _deployment(build_parser().parse_args([])).grantable_roles == ("*",)
+    assert main(["--grantable-roles", "Owner"]) == 2
+    assert "never delegated" in capsys.readouterr().err

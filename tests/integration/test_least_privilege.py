@@ -249,3 +249,35 @@ def test_the_bicep_reads_the_roles_from_the_data_file_and_hard_codes_none() -> N
     # the one optional role is granted only with createMissingIdentities
     assert re.search(r"resource identityCreator [^\n]*= if \(createMissingIdentities\)", access)
     assert "reader" not in access.lower().replace("readers", "")  # no Reader any more
+
+
+def test_the_readme_table_is_the_data_files() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for need in ROLES["needs"]:
+        row = f"| `{need['action']}` | {need['why']} | {need['grantedBy']} |"
+        assert row in readme, row
+
+
+async def test_the_service_holds_every_action_of_the_table_and_no_more(world: World) -> None:
+    from emulator import abac
+
+    emu, attr = world.emu, "microsoft.authorization/roleassignments:"
+    scope = f"/subscriptions/{world.sub}"
+    reader = {attr + "roledefinitionid": world.role_guid(READER),
+              attr + "principaltype": "ServicePrincipal"}
+
+    def holds(action: str) -> bool:
+        ctx = abac.Context(action, request=reader, resource=reader)
+        return emu.authorizer.holds(emu.service_oid, action, scope, ctx)
+
+    service_warden(emu, Policy(create_missing=True))
+    assert all(holds(n["action"]) for n in ROLES["needs"])
+    service_warden(emu, Policy())
+    assert [n["action"] for n in ROLES["needs"] if not holds(n["action"])] == [
+        "Microsoft.ManagedIdentity/userAssignedIdentities/write"]
+    for action in ("Microsoft.Resources/subscriptions/resourceGroups/write",
+                   "Microsoft.Resources/tags/write", "Microsoft.App/containerApps/delete",
+                   "Microsoft.App/containerApps/listSecrets/action",
+                   "Microsoft.Authorization/roleDefinitions/write",
+                   "Microsoft.ManagedIdentity/userAssignedIdentities/delete"):
+        assert not holds(action), action
