@@ -435,3 +435,13 @@ def test_the_service_never_imports_lint() -> None:
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_readme_example_is_what_lint_prints(capsys) -> None:
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("<!-- lint-example -->\n```console\n", 1)[1].split("```", 1)[0]
+    command, *shown, echo, code = block.strip().splitlines()
+    assert command.startswith("$ .venv/bin/python -m handlers lint ") and echo == "$ echo $?"
+    rc, lines, err = lint(capsys, *command.split()[5:])
+    assert lines + err.strip().splitlines()[-1:] == shown
+    assert str(rc) == code
