@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 from handlers.errors import PolicyError
 from handlers.lint import arm, terraform
@@ -24,7 +26,7 @@ from handlers.lint.model import Finding, LintError, Report
 from handlers.lint.values import Placement, has_stand_in
 from handlers.policy import Policy, load_policy, parse_policy
 
-__all__ = ["main", "run", "build_parser", "lint_files"]
+__all__ = ["main", "run", "build_parser", "lint_files", "Result"]
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -125,19 +127,30 @@ def _read(path: str, report: Report, prefix: str, placement: Placement,
                         "(terraform show -json)")
 
 
+@dataclass
+class Result:
+    """What a lint run found: findings, errors (each naming its file or option), counts."""
+
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    files_read: int = 0
+    workloads: int = 0
+
+
 def lint_files(files: Sequence[str], policy: Policy, *, use_arm: bool = False,
                placement: Placement | None = None, catalog: RoleCatalog | None = None,
-               skip_other_json: bool = False) -> tuple[list[Finding], list[str], Report]:
-    """(findings, errors, what was read) for `files`; errors are messages naming a file."""
+               skip_other_json: bool = False) -> Result:
+    """Read `files` and check every grant tag of the workloads they deploy."""
     placement = placement or Placement()
-    report, errors = Report(), []
+    report, result = Report(), Result()
     for path in files:
         try:
             _read(path, report, policy.tag_prefix, placement, skip_other_json)
+            result.files_read += 1
         except LintError as e:
-            errors.append(str(e))
+            result.errors.append(str(e))
         except RecursionError:
-            errors.append(f"{path}: nested too deeply to read")
+            result.errors.append(f"{path}: nested too deeply to read")
     catalog = catalog or RoleCatalog.builtin()
     checker = Checker(policy, catalog)
     if use_arm:
@@ -146,21 +159,36 @@ def lint_files(files: Sequence[str], policy: Policy, *, use_arm: bool = False,
             try:
                 found = asyncio.run(lookup_in_arm(unknown, placement_subscription(placement)))
             except LintError as e:
-                errors.append(str(e))
+                result.errors.append(str(e))
                 found = {role: "no credential for ARM" for role in unknown}
-            for role, result in found.items():
-                if isinstance(result, RoleDef):
-                    catalog.add(result)
+            for role, looked_up in found.items():
+                if isinstance(looked_up, RoleDef):
+                    catalog.add(looked_up)
                 else:
-                    checker.arm_errors[role] = result
+                    checker.arm_errors[role] = looked_up
         checker.arm_used = True
-    found = list(report.findings)
+    found_all = list(report.findings)
     for workload in report.workloads:
-        found += checker.check(workload)
+        found_all += checker.check(workload)
     order = {path: i for i, path in enumerate(files)}
-    unique = dict.fromkeys(found)  # a module used twice finds the same thing twice
-    return sorted(unique, key=lambda f: (order.get(f.file, len(order)), f.file, f.line)), \
-        errors, report
+    unique = dict.fromkeys(found_all)  # a module used twice finds the same thing twice
+    result.findings = sorted(unique, key=lambda f: (order.get(f.file, len(order)), f.file,
+                                                    f.line))
+    result.workloads = len(report.workloads)
+    return result
+
+
+@contextlib.contextmanager
+def _quiet(*loggers: str) -> Iterator[None]:
+    """Only errors from `loggers` while lint runs (its own output says the rest)."""
+    saved = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def placement_subscription(placement: Placement) -> str | None:
@@ -177,40 +205,43 @@ def main(argv: Sequence[str]) -> int:
         return int(e.code or 0)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("azure").setLevel(logging.ERROR)  # a failed --arm is reported below
-    logging.getLogger("handlers.policy").setLevel(logging.ERROR)  # the summary names it
+    # a failed --arm is reported per role; the policy's source is in the summary
+    with _quiet("azure", "handlers.policy"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         policy = _policy(args.policy)
     except PolicyError as e:
         sys.stderr.write(f"error: {e}\n")
         return EXIT_USAGE
-    defaults = Placement()
-    placement = Placement(
-        subscription=(args.subscription or defaults.subscription).lower(),
-        resource_group=args.resource_group or defaults.resource_group,
-        location="".join((args.location or defaults.location).split()).lower())
     for name, value in (("--subscription", args.subscription),
                         ("--resource-group", args.resource_group)):
         if value is not None and (not value or "/" in value or value.strip() != value):
             sys.stderr.write(f"error: {name} {value!r} is not a name (no '/', no spaces)\n")
             return EXIT_USAGE
-    findings, errors, report = lint_files(args.files, policy, use_arm=args.arm,
-                                          placement=placement,
-                                          skip_other_json=args.skip_other_json)
-    for finding in findings:
+    defaults = Placement()
+    placement = Placement(
+        subscription=(args.subscription or defaults.subscription).lower(),
+        resource_group=args.resource_group or defaults.resource_group,
+        location="".join((args.location or defaults.location).split()).lower())
+    result = lint_files(args.files, policy, use_arm=args.arm, placement=placement,
+                        skip_other_json=args.skip_other_json)
+    for finding in result.findings:
         sys.stdout.write(f"{finding}\n")
     sys.stdout.flush()
-    for error in errors:
+    for error in result.errors:
         sys.stderr.write(f"error: {error}\n")
-    unchecked = sum(f.not_checked for f in findings)
+    unchecked = sum(f.not_checked for f in result.findings)
     sys.stderr.write(
-        f"lint: {len(args.files) - len(errors)} of {len(args.files)} file(s) read, "
-        f"{len(report.workloads)} workload(s), {len(findings)} finding(s)"
+        f"lint: {result.files_read} of {len(args.files)} file(s) read, "
+        f"{result.workloads} workload(s), {len(result.findings)} finding(s)"
         + (f" ({unchecked} not checked)" if unchecked else "")
         + f"; policy: {policy.source or 'defaults'}\n")
-    if errors:
+    if result.errors:
         return EXIT_USAGE
-    return EXIT_FINDINGS if findings else EXIT_CLEAN
+    return EXIT_FINDINGS if result.findings else EXIT_CLEAN
 
 
 def run() -> None:

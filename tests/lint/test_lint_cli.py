@@ -445,3 +445,12 @@ def test_the_readme_example_is_what_lint_prints(capsys) -> None:
     rc, lines, err = lint(capsys, *command.split()[5:])
     assert lines + err.strip().splitlines()[-1:] == shown
     assert str(rc) == code
+
+
+def test_a_run_leaves_the_process_logging_as_it_was(capsys) -> None:
+    import logging
+
+    azure, policy = logging.getLogger("azure"), logging.getLogger("handlers.policy")
+    before = (azure.level, policy.level)
+    lint(capsys, ARM_CLEAN)
+    assert (azure.level, policy.level) == before
