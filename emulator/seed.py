@@ -33,6 +33,7 @@ def _stamp() -> dict[str, Any]:
 class SeedMixin:
     if TYPE_CHECKING:
         store: Store
+        deployment_keys: set[str]
         subscription_id: str
         tenant_id: str
 
@@ -230,9 +231,13 @@ class SeedMixin:
         if operations is not None:
             operations.settle()
 
-    def role_assignments(self) -> list[dict[str, Any]]:
+    def role_assignments(self, *, include_deployment: bool = False) -> list[dict[str, Any]]:
+        """Every role assignment, except (unless asked) the deployment's own: the roles
+        the template gives the service's identity (``Emulator.deploy``)."""
         self._settle()
-        return [copy.deepcopy(ra) for ra in self.store.role_assignments.values()]
+        hidden = set() if include_deployment else self.deployment_keys
+        return [copy.deepcopy(ra) for key, ra in self.store.role_assignments.items()
+                if key not in hidden]
 
     def role_definition(self, name_or_guid: str) -> dict[str, Any] | None:
         for rd in self.store.role_definitions.values():

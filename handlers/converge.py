@@ -24,7 +24,7 @@ from typing import Any
 
 from handlers.azure import Arm
 from handlers.errors import Permanent, Transient
-from handlers.grants import Refusal, classify_permissions, parse_grant_tags
+from handlers.grants import Refusal, classify_role, parse_grant_tags
 from handlers.plan import (
     AppState,
     Assignment,
@@ -116,8 +116,9 @@ class Converger:
         d = await self.arm.find_role(subscription, role)
         if d is None:
             return None  # never cache "unknown": it may be created any moment
+        level = classify_role(d.get("permissions") or [])
         info = RoleInfo(guid=str(d["name"]).lower(), name=d.get("roleName") or d["name"],
-                        id=d["id"], level=classify_permissions(d.get("permissions") or []))
+                        id=d["id"], level=level.level, why=level.why)
         expires = time.monotonic() + ROLE_TTL_S
         for k in {role.lower(), info.guid, info.name.lower()}:
             self._roles[(subscription.lower(), k)] = (expires, info)

@@ -127,7 +127,8 @@ class RoleInfo:
     guid: str
     name: str
     id: str
-    level: str  # grants.classify_permissions: "floor" | "broad" | "ok"
+    level: str  # grants.classify_role: "floor" | "broad" | "ok"
+    why: str = ""  # grants.Classification.why: the action that makes it floor or broad
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,7 @@ def make_plan(
                 "that name, GUID or id; use a role name as Azure shows it or its GUID"))
             continue
         plan.role_names[g.role.guid.lower()] = g.role.name
-        why = role_allowed(g.role.name, g.role.guid, g.role.level, policy)
+        why = role_allowed(g.role.name, g.role.guid, g.role.level, policy, g.role.why)
         if why is not None:
             plan.refusals.append(Refusal(tag=req.tag, reason=why))
             continue
