@@ -56,12 +56,13 @@ async def test_replay_and_noop_cost_no_writes_and_at_most_two_requests(world, ma
     assert out.result == "unchanged"
     assert world.emu.count(kind="write") == 0
     assert world.emu.count() <= 2
-    # an app with no grants and no principal: one GET
+    # an app with no grants and no principal: one GET and the listing (grants of a
+    # principal it had before are revoked: the contract's principal rotation)
     more = await world.create_app("plain", identity={
         "type": "UserAssigned", "userAssignedIdentities": {std: {}}})
     world.emu.clear_log()
     [out] = await warden.handle_payload(more)
-    assert out.result == "unchanged" and world.emu.count() == 1
+    assert out.result == "unchanged" and world.emu.count() == 2
 
 
 async def test_self_caused_event_costs_no_request(world, warden):
