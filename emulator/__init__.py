@@ -14,6 +14,8 @@ lazily from the ``emulator`` and ``demo`` commands.
 
 Modules: ``core`` (server, request pipeline, public API), ``router`` (paths),
 ``apps`` / ``resources`` / ``groups`` / ``authz`` (ARM resource handlers),
+``operations`` / ``rbac`` / ``abac`` (authorization of every request),
+``deployment`` (the service's roles from ``infra/roles.json``),
 ``lro`` (long-running operations), ``events`` (Event Grid events and webhook
 delivery), ``auth`` / ``msi`` (tokens), ``faults`` (faults, write bucket),
 ``seed`` (seeding and inspection), ``thread`` (EmulatorThread), ``cli``.
@@ -22,6 +24,7 @@ delivery), ``auth`` / ``msi`` (tokens), ``faults`` (faults, write bucket),
 from __future__ import annotations
 
 from .core import Emulator, RequestRecord
+from .deployment import Deployment
 from .thread import EmulatorThread
 
-__all__ = ["Emulator", "EmulatorThread", "RequestRecord"]
+__all__ = ["Deployment", "Emulator", "EmulatorThread", "RequestRecord"]

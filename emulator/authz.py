@@ -12,6 +12,7 @@ import re
 import time
 from typing import Any
 
+from . import abac
 from .context import Ctx, Reply
 from .ids import is_guid, norm, scope_contains, segments
 from .state import ArmError, utc_now
@@ -114,6 +115,14 @@ def _put_assignment(ctx: Ctx, scope: str, name: str) -> Reply:
     if description is not None and len(str(description)) > MAX_DESCRIPTION:
         raise ArmError(400, "RoleAssignmentDescriptionTooLong",
                        f"The description exceeds the limit of {MAX_DESCRIPTION} characters.")
+    condition = props.get("condition")
+    if condition:  # one it cannot evaluate is refused, never stored unenforced (abac.py)
+        props["conditionVersion"] = props.get("conditionVersion") or abac.SUPPORTED_VERSION
+        try:
+            abac.check(str(condition), str(props["conditionVersion"]))
+        except abac.ConditionError as exc:
+            raise ArmError(400, "InvalidCondition",
+                           f"The given role assignment condition is invalid. {exc}.") from None
     given_type = props.get("principalType")
     if given_type is not None and given_type not in PRINCIPAL_TYPES:
         raise ArmError(400, "InvalidPrincipalType",

@@ -14,6 +14,7 @@ import signal
 import sys
 
 from .core import Emulator
+from .deployment import Deployment
 
 __all__ = ["main", "build_parser"]
 
@@ -47,7 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ARM write token bucket: capacity and refill per second "
                    "(ARM's own is about 200/10 per subscription and region)")
     p.add_argument("--subscription", help="id of the default subscription")
+    p.add_argument("--grantable-roles", default="*", metavar="ROLES",
+                   help="the deployment's grantable roles (infra/main.bicep grantableRoleIds, "
+                   "the policy's grants.allowed_roles): comma-separated names or GUIDs; "
+                   "'*' (default): any role that cannot grant access")
+    p.add_argument("--create-missing-identities", action="store_true",
+                   help="the deployment also gives the service Managed Identity Contributor "
+                   "(for identities.create_missing = true)")
     return p
+
+
+def _deployment(args: argparse.Namespace) -> Deployment:
+    roles = tuple(r.strip() for r in args.grantable_roles.split(",") if r.strip()) or ("*",)
+    return Deployment(grantable_roles=roles,
+                      create_missing_identities=args.create_missing_identities)
 
 
 def write_env_file(path: str, env: dict[str, str]) -> None:
@@ -60,7 +74,8 @@ def write_env_file(path: str, env: dict[str, str]) -> None:
 async def _serve(args: argparse.Namespace) -> int:
     emu = Emulator(page_size=args.page_size, principal_delay_s=args.principal_delay,
                    latency_ms=args.latency_ms, retry_after_s=args.retry_after, port=args.port,
-                   subscription_id=args.subscription, write_bucket=args.write_bucket)
+                   subscription_id=args.subscription, write_bucket=args.write_bucket,
+                   deployment=_deployment(args))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -89,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return asyncio.run(_serve(args))
+    except ValueError as exc:  # a grantable role that is unknown or can grant access
+        print(f"emulator: --grantable-roles: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"emulator: {exc}", file=sys.stderr)
         return 1

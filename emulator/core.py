@@ -1,7 +1,8 @@
 """The Emulator: an aiohttp HTTPS server speaking the slice of ARM aca-warden uses.
 
 One request goes: log -> latency -> bearer token -> api-version -> body size and
-JSON -> injected fault -> write bucket -> route handler -> events. Handlers are
+JSON -> injected fault -> authorization (RBAC and ABAC, ``rbac.py``) -> write
+bucket -> route handler -> events. Handlers are
 synchronous over in-memory state, so every request's change is atomic.
 """
 
@@ -25,11 +26,13 @@ from aiohttp import web
 
 from .auth import PersonCredential, TokenError, TokenIssuer, disclose
 from .context import Ctx, PendingEvent, Reply
+from .deployment import Deployment, install, uninstall
 from .events import Delivery, build_arn_event, build_event
 from .faults import FaultBook, TokenBucket
 from .ids import ResourceRef
 from .lro import Operations
 from .msi import token_answer
+from .rbac import Authorizer
 from .router import dispatch, is_poll_path
 from .seed import SeedMixin
 from .state import ArmError, Store
@@ -73,6 +76,7 @@ class Emulator(SeedMixin):
         subscription_id: str | None = None,
         tenant_id: str | None = None,
         write_bucket: tuple[float, float] | None = None,
+        deployment: Deployment | None = Deployment(),  # noqa: B008 - frozen, immutable
     ) -> None:
         self.page_size = page_size
         self.principal_delay_s = principal_delay_s
@@ -91,6 +95,11 @@ class Emulator(SeedMixin):
         self.service_appid = str(uuid.uuid4())
         self.store.add_principal(self.service_oid, "ServicePrincipal", name="aca-warden",
                                  app_id=self.service_appid, kind="service", age_s=86400)
+        self.authorizer = Authorizer(self.store)
+        self.deployment: Deployment | None = None
+        self.deployment_keys: set[str] = set()  # the deployment's role assignments
+        self.store.subscription_listeners.append(self._watch_new_subscription)
+        self.deploy(deployment)
         self.request_log: list[RequestRecord] = []
         self.events: list[dict[str, Any]] = []  # subscription system topic
         self.arn_events: list[dict[str, Any]] = []  # Resource Notifications resources topic
@@ -185,6 +194,38 @@ class Emulator(SeedMixin):
     def service_token(self) -> str:
         return self.issuer.mint(oid=self.service_oid, audience=self.endpoint,
                                 appid=self.service_appid, name="aca-warden")[0]
+
+    def principal_token(self, oid: str, *, name: str | None = None) -> str:
+        """A bearer token for any principal (e.g. one with no role at all)."""
+        p = self.store.principal(oid)
+        user = p is not None and p.type == "User"
+        return self.issuer.mint(oid=oid.lower(), audience=self.endpoint, name=name,
+                                appid=None if user else (p.app_id if p else None) or oid,
+                                user=user)[0]
+
+    # -- authorization ----------------------------------------------------------------
+    def deploy(self, deployment: Deployment | None) -> None:
+        """Give the service's identity exactly the template's roles (``infra/roles.json``)
+        for these parameters, replacing the previous deployment; ``None``: no role at all."""
+        if self.deployment is not None:
+            uninstall(self.store, self.service_oid, self.deployment)
+        self.deployment, self.deployment_keys = deployment, set()
+        if deployment is not None:
+            subs = (deployment.subscriptions if deployment.subscriptions is not None
+                    else list(self.store.subscriptions))
+            self.deployment_keys.update(install(self.store, self.service_oid, deployment, subs))
+
+    def _watch_new_subscription(self, subscription: str) -> None:
+        d = self.deployment
+        if d is not None and d.subscriptions is None:
+            self.deployment_keys.update(install(self.store, self.service_oid, d, [subscription]))
+
+    def demote_person(self, name: str) -> str:
+        """The person is no longer an Owner of every subscription: only the role
+        assignments made for them count. Returns their object id."""
+        oid = self.person_oid(name)
+        self.authorizer.demoted.add(oid)
+        return oid
 
     # -- knobs ----------------------------------------------------------------------
     def inject_fault(self, method: str, path_regex: str, status: int = 500,
@@ -358,11 +399,12 @@ class Emulator(SeedMixin):
         fault = self.faults.take(request.method, request.path)
         if fault is not None and not fault.apply_first:
             self._raise_fault(fault)
-        if kind == "write":
-            self._take_write_token(request, headers)
         ctx = Ctx(self, request.method, request.path, dict(request.query), raw, claims,
                   correlation, request.headers.get("x-ms-client-request-id", ""),
                   f"{self.endpoint}{request.path_qs}")
+        self.authorizer.authorize(ctx)
+        if kind == "write":
+            self._take_write_token(request, headers)
         reply = dispatch(ctx)
         if reply.status < 400:
             self._emit(ctx, ctx.events)

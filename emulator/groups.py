@@ -18,8 +18,10 @@ TAGS_SUFFIX = "/providers/Microsoft.Resources/tags/default"
 def subscriptions(ctx: Ctx, sub: str | None) -> Reply:
     if ctx.method != "GET":
         raise ArmError(405, "MethodNotAllowed", f"The method '{ctx.method}' is not allowed.")
-    if sub is None:
-        return ctx.page(list(ctx.store.subscriptions.values()))
+    if sub is None:  # only those the caller has access in, as ARM lists them
+        seen = ctx.emu.authorizer.sees_subscription
+        return ctx.page([s for s in ctx.store.subscriptions.values()
+                         if seen(ctx.caller_oid, s["subscriptionId"])])
     return Reply(200, ctx.store.require_subscription(sub))
 
 

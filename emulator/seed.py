@@ -18,6 +18,7 @@ _OLD = 86400.0  # seeded principals are a day old: past any replication delay
 class SeedMixin:
     if TYPE_CHECKING:
         store: Store
+        deployment_keys: set[str]
         subscription_id: str
         tenant_id: str
 
@@ -156,8 +157,12 @@ class SeedMixin:
         return oid.lower()
 
     # -- inspection --------------------------------------------------------------
-    def role_assignments(self) -> list[dict[str, Any]]:
-        return [copy.deepcopy(ra) for ra in self.store.role_assignments.values()]
+    def role_assignments(self, *, include_deployment: bool = False) -> list[dict[str, Any]]:
+        """Every role assignment, except (unless asked) the deployment's own: the roles
+        the template gives the service's identity (``Emulator.deploy``)."""
+        hidden = set() if include_deployment else self.deployment_keys
+        return [copy.deepcopy(ra) for key, ra in self.store.role_assignments.items()
+                if key not in hidden]
 
     def role_definition(self, name_or_guid: str) -> dict[str, Any] | None:
         for rd in self.store.role_definitions.values():

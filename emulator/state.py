@@ -8,6 +8,7 @@ atomic under asyncio even with many concurrent clients.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from .ids import norm, parse_resource_id, segments
 from .roles import builtin_role_definitions
 
-__all__ = ["ArmError", "Principal", "Store", "utc_now"]
+__all__ = ["ArmError", "AssignmentTable", "Principal", "Store", "utc_now"]
 
 
 def utc_now(ts: float | None = None) -> str:
@@ -53,6 +54,39 @@ class Principal:
     kind: str = ""  # service | system-assigned | user-assigned | person
 
 
+class AssignmentTable(dict[str, dict[str, Any]]):
+    """Role assignments by lower-cased id, indexed by principal for authorization."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_principal: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
+        if key in self:
+            self.__delitem__(key)
+        super().__setitem__(key, value)
+        oid = str(value["properties"]["principalId"]).lower()
+        self._by_principal.setdefault(oid, {})[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        value = self[key]
+        super().__delitem__(key)
+        mine = self._by_principal.get(str(value["properties"]["principalId"]).lower(), {})
+        mine.pop(key, None)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key not in self:
+            if default:
+                return default[0]
+            raise KeyError(key)
+        value = self[key]
+        self.__delitem__(key)
+        return value
+
+    def for_principal(self, oid: str) -> list[dict[str, Any]]:
+        return list(self._by_principal.get(oid.lower(), {}).values())
+
+
 @dataclass
 class Store:
     tenant_id: str
@@ -61,7 +95,9 @@ class Store:
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     principals: dict[str, Principal] = field(default_factory=dict)
     role_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    role_assignments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    role_assignments: AssignmentTable = field(default_factory=AssignmentTable)
+    # called with a subscription id when one is added (the deployment's roles follow)
+    subscription_listeners: list[Callable[[str], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for rd in builtin_role_definitions():
@@ -88,6 +124,8 @@ class Store:
                 "tags": {},
             }
             self.subscriptions[sub] = body
+            for listener in list(self.subscription_listeners):
+                listener(sub)
         return body
 
     def require_subscription(self, sub: str) -> dict[str, Any]:

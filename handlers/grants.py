@@ -18,10 +18,13 @@ others. The same (role, scope) asked for by two tags gives two requests (one
 per tag); merging them into one assignment is the planner's job.
 
 Whether a role may be used at all is decided from its definition, not its
-name: :func:`classify_permissions` puts it under the privilege *floor* (it can
-grant access or elevate: never allowed), makes it *broad* (writes across every
-provider, or assigns user-assigned identities: only when named explicitly in
-``allowed_roles``) or *ok*; :func:`role_allowed` applies ``allowed_roles``.
+name: :func:`classify_role` puts it under the privilege *floor* (it can grant
+access or elevate: never allowed), makes it *broad* (writes across every
+provider, writes grant tags -- the Tags API, container apps, jobs -- or assigns
+user-assigned identities: only when named explicitly in ``allowed_roles``) or
+*ok*, and says which action decided it; :func:`role_allowed` applies
+``allowed_roles``. Action patterns match as Azure matches them
+(:func:`pattern_matches`).
 """
 
 from __future__ import annotations
@@ -43,12 +46,15 @@ __all__ = [
     "parse_grant_value",
     "normalise_scope",
     "scope_within",
+    "Classification",
+    "classify_role",
     "classify_permissions",
     "role_allowed",
     "pattern_matches",
     "is_guid",
     "role_guid_of",
     "FLOOR_OPERATIONS",
+    "GRANT_TAG_WRITES",
 ]
 
 Level = Literal["floor", "broad", "ok"]
@@ -64,6 +70,13 @@ _ANY_PROVIDER_WRITES = tuple(
     f"{provider}/wardenProbes/{verb}"
     for provider in ("Microsoft.WardenProbe", "Contoso.WardenProbe")
     for verb in ("write", "delete", "probe/action")
+)
+# Whoever can do one of these can write grant tags (the Tags API, or a PUT/PATCH of the
+# app or job with its tags) and so decide what aca-warden grants.
+GRANT_TAG_WRITES = (
+    "Microsoft.Resources/tags/write",
+    "Microsoft.App/containerApps/write",
+    "Microsoft.App/jobs/write",
 )
 _IDENTITY_ASSIGN = (
     "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
@@ -268,16 +281,29 @@ def parse_grant_tags(
     return requests, refusals
 
 
-# --- the privilege floor -----------------------------------------------------------------------
+# --- the privilege floor and broad roles ---------------------------------------------------------
 
 
 @lru_cache(maxsize=1024)
 def _pattern_re(pattern: str) -> re.Pattern[str]:
-    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.IGNORECASE)
+    parts = pattern.split("*")
+    out = re.escape(parts[0])
+    for before, after in zip(parts, parts[1:], strict=False):
+        if before.endswith("/") and after.startswith("/"):
+            # ".../*/..." also matches a single "/": the star and one slash may vanish.
+            out += "(?:.*/)?" + re.escape(after[1:])
+        else:
+            out += ".*" + re.escape(after)
+    return re.compile(out, re.IGNORECASE)
 
 
 def pattern_matches(pattern: str, operation: str) -> bool:
-    """Azure's action matching: ``*`` matches any characters (``/`` too), case-insensitive."""
+    """Azure's action matching: case-insensitive; ``*`` matches any characters (``/`` too).
+
+    A ``/*/`` in the middle also matches a single ``/``: Microsoft documents
+    ``Microsoft.App/containerApps/*/write`` (Container Apps Contributor) as able to
+    create apps, that is, to do ``Microsoft.App/containerApps/write``.
+    """
     return _pattern_re(pattern.strip()).fullmatch(operation) is not None
 
 
@@ -291,42 +317,79 @@ def _strings(block: Any, *names: str) -> list[str]:
     return []
 
 
-def _grants(permissions: Iterable[Any], operations: Iterable[str]) -> bool:
-    """True when some block allows one of `operations` after its own notActions."""
+def _allowing(permissions: Iterable[Any], operations: Iterable[str]) -> tuple[str, str] | None:
+    """(action pattern, operation) of the first block that allows one of `operations`
+    after its own notActions, else None."""
     ops = tuple(operations)
     for block in permissions:
         actions = _strings(block, "actions")
         not_actions = _strings(block, "notActions", "not_actions")
         for op in ops:
-            if any(pattern_matches(a, op) for a in actions) and not any(
-                pattern_matches(n, op) for n in not_actions
-            ):
-                return True
-    return False
+            if any(pattern_matches(n, op) for n in not_actions):
+                continue
+            for action in actions:
+                if pattern_matches(action, op):
+                    return action, op
+    return None
+
+
+@dataclass(frozen=True)
+class Classification:
+    """A role definition's level, and what puts it there (empty for ``ok``)."""
+
+    level: Level
+    why: str = ""
+
+
+def classify_role(permissions: list[dict[str, Any]] | None) -> Classification:
+    """The level of a role definition's ``permissions``, with the action that decides it.
+
+    *floor*: some action (after its block's ``notActions``) allows one of
+    :data:`FLOOR_OPERATIONS`. *broad*: it allows writes in every provider,
+    :data:`GRANT_TAG_WRITES` (it could rewrite grant tags, the app's own included,
+    and so change what aca-warden grants) or assigning user-assigned identities.
+    Accepts the REST form (``notActions``) and the SDK's ``as_dict()`` form
+    (``not_actions``). Data actions never count: they reach no control plane.
+    """
+    blocks = [b for b in (permissions or []) if b is not None]
+    hit = _allowing(blocks, FLOOR_OPERATIONS)
+    if hit is not None:
+        return Classification("floor", f"its action {hit[0]!r} allows {hit[1]}")
+    hit = _allowing(blocks, _ANY_PROVIDER_WRITES)
+    if hit is not None:
+        return Classification("broad", f"its action {hit[0]!r} allows writes in every "
+                              "resource provider")
+    hit = _allowing(blocks, GRANT_TAG_WRITES)
+    if hit is not None:
+        return Classification("broad", f"its action {hit[0]!r} allows {hit[1]}, so the app's "
+                              "identity could write grant tags (its own included) and change "
+                              "what aca-warden grants")
+    hit = _allowing(blocks, _IDENTITY_ASSIGN)
+    if hit is not None:
+        return Classification("broad", f"its action {hit[0]!r} allows assigning user-assigned "
+                              "identities (Microsoft.ManagedIdentity/userAssignedIdentities/"
+                              "*/assign/action)")
+    return Classification("ok")
 
 
 def classify_permissions(permissions: list[dict[str, Any]] | None) -> Level:
-    """``"floor"``, ``"broad"`` or ``"ok"`` for a role definition's ``permissions``.
+    """``"floor"``, ``"broad"`` or ``"ok"`` for a role definition's ``permissions``."""
+    return classify_role(permissions).level
 
-    Accepts the REST form (``notActions``) and the SDK's ``as_dict()`` form
-    (``not_actions``). Data actions never count: they cannot assign roles.
+
+def role_allowed(
+    role_name: str, role_guid: str, level: str, policy: Policy, why: str = ""
+) -> str | None:
+    """None when `policy` allows the role, else the reason (with what would be accepted).
+
+    `why` is :attr:`Classification.why`: what makes the role floor or broad.
     """
-    blocks = [b for b in (permissions or []) if b is not None]
-    if _grants(blocks, FLOOR_OPERATIONS):
-        return "floor"
-    if _grants(blocks, _ANY_PROVIDER_WRITES) or _grants(blocks, _IDENTITY_ASSIGN):
-        return "broad"
-    return "ok"
-
-
-def role_allowed(role_name: str, role_guid: str, level: str, policy: Policy) -> str | None:
-    """None when `policy` allows the role, else the reason (with what would be accepted)."""
     shown = f"{role_name} ({role_guid})" if role_guid and role_name != role_guid else role_name
     if level == "floor":
         return (
             f"role {shown} falls under the privilege floor: it can grant access or elevate "
-            f"({', '.join(FLOOR_OPERATIONS)}); no setting allows it; use a role without "
-            "Microsoft.Authorization write permissions"
+            f"({why or ', '.join(FLOOR_OPERATIONS)}); no setting allows it; use a role "
+            f"without {', '.join(FLOOR_OPERATIONS)}"
         )
     wanted = {role_name.lower(), role_guid.lower()} - {""}
     for entry in policy.allowed_roles:
@@ -339,9 +402,10 @@ def role_allowed(role_name: str, role_guid: str, level: str, policy: Policy) -> 
         return None
     if level == "broad":
         return (
-            f"role {shown} is broad (it can write across every provider or assign "
-            f'user-assigned identities) and "*" does not admit it; name it in '
-            f"grants.allowed_roles to allow it"
+            f"role {shown} is broad ("
+            + (why or "it can write across every provider, write grant tags or assign "
+               "user-assigned identities")
+            + ') and "*" does not admit it; name it in grants.allowed_roles to allow it'
             + (f"; allowed: {', '.join(listed)}" if listed else "")
             + (
                 "; or choose any role that is neither broad nor privileged"

@@ -140,7 +140,8 @@ class RoleInfo:
     guid: str
     name: str
     id: str
-    level: Level  # grants.classify_permissions: "floor" | "broad" | "ok"
+    level: Level  # grants.classify_role: "floor" | "broad" | "ok"
+    why: str = ""  # grants.Classification.why: the action that makes it floor or broad
 
 
 class AssignmentIndex:

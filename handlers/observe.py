@@ -32,7 +32,7 @@ from typing import Any
 from handlers.armapi import ArmApi
 from handlers.errors import ArmError, Permanent
 from handlers.flight import Shared, gather_settled
-from handlers.grants import Refusal, classify_permissions, parse_grant_tags
+from handlers.grants import Refusal, classify_role, parse_grant_tags
 from handlers.ids import ArmId
 from handlers.model import AppState, Assignment, AssignmentIndex, RoleInfo, app_state
 from handlers.plan import ResolvedGrant, Snapshot, opted_out
@@ -82,8 +82,9 @@ class Observer:
             d = await self.arm.find_role(subscription, role)
             if d is None:
                 return None
+            level = classify_role(d.get("permissions") or [])
             info = RoleInfo(guid=str(d["name"]).lower(), name=d.get("roleName") or d["name"],
-                            id=d["id"], level=classify_permissions(d.get("permissions") or []))
+                            id=d["id"], level=level.level, why=level.why)
             for alias in {info.guid, info.name.lower()} - {key[1]}:
                 self._roles.put((key[0], alias), info, ROLE_TTL_S)
             return info

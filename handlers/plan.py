@@ -265,7 +265,7 @@ def _admitted(snap: Snapshot, policy: Policy, refusals: list[Refusal]
                 tag=req.tag, reason=f"unknown role '{req.role}': no role definition with "
                 "that name, GUID or id; use a role name as Azure shows it or its GUID"))
             continue
-        why = role_allowed(g.role.name, g.role.guid, g.role.level, policy)
+        why = role_allowed(g.role.name, g.role.guid, g.role.level, policy, g.role.why)
         if why is not None:
             refusals.append(Refusal(tag=req.tag, reason=why))
             continue

@@ -29,12 +29,9 @@ param reconcileSchedule string = '0 0 */6 * * *'
 param createMissingIdentities bool = false
 
 @minLength(1)
-@description('Role-definition GUIDs that grant tags may assign (the policy\'s allowed roles). Owner, User Access Administrator and Role Based Access Control Administrator are refused by the ABAC condition whatever is listed.')
+@description('Role-definition GUIDs that grant tags may assign (the policy\'s grants.allowed_roles); [\'*\'] (the policy\'s default): any role. Roles that can grant access (roles.json grantor.neverDelegable: Owner, User Access Administrator, Role Based Access Control Administrator...) are refused by the ABAC condition whatever is listed.')
 param grantableRoleIds array = [
-  '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1' // Storage Blob Data Reader
-  'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // Storage Blob Data Contributor
-  '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
-  '7f951dda-4ed3-4680-a7ca-43fe172d538d' // AcrPull
+  '*'
 ]
 
 @description('Plan and report only, write nothing (WARDEN_DRY_RUN).')
@@ -69,27 +66,24 @@ module app 'modules/app.bicep' = {
   }
 }
 
-// One custom role for the whole deployment, assignable in every watched
-// subscription: read and write container apps (a PATCH of the app's identity
-// is a write), join their managed environment (the Container Apps RP checks it
-// on every write of an app), assign user-assigned identities. Nothing else:
-// reads of everything else come from Reader, role assignments from the
-// constrained RBAC Administrator assignment.
+// The identity's roles live in roles.json, read here, by modules/access.bicep and by the
+// local emulator and tests (one source of truth). One custom role for the whole
+// deployment, assignable in every watched subscription: write container apps and jobs
+// (attaching identities is a write of the workload) and assign user-assigned identities.
+// Nothing else: reads come with the constrained Role Based Access Control Administrator
+// assignment (modules/access.bicep).
+var roles = loadJsonContent('roles.json')
+
 resource appWriter 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'aca-warden-app-writer', environmentName)
   properties: {
-    roleName: 'aca-warden container app identity writer (${environmentName})'
-    description: 'Lets aca-warden attach identities to container apps: read and write container apps, assign user-assigned identities.'
+    roleName: '${roles.customRole.roleName} (${environmentName})'
+    description: roles.customRole.description
     type: 'CustomRole'
     permissions: [
       {
-        actions: [
-          'Microsoft.App/containerApps/read'
-          'Microsoft.App/containerApps/write'
-          'Microsoft.App/managedEnvironments/join/action'
-          'Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action'
-        ]
-        notActions: []
+        actions: roles.customRole.actions
+        notActions: roles.customRole.notActions
         dataActions: []
         notDataActions: []
       }

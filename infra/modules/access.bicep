@@ -1,14 +1,15 @@
-// The function's identity on ONE watched subscription, least privilege:
+// The function's identity on ONE watched subscription, least privilege. Every role and
+// the condition come from ../roles.json (also read by the local emulator and the tests):
 //
-// * Reader: find container apps, read role definitions and assignments, read
-//   scopes that grant tags name (a grant on a scope that does not exist is refused).
-// * the deployment's custom role (main.bicep): write container apps' identity,
-//   assign user-assigned identities.
+// * the deployment's custom role (main.bicep): write container apps and jobs, assign
+//   user-assigned identities;
+// * Role Based Access Control Administrator under an ABAC condition: it may create
+//   role assignments only of the grantable roles, and delete them only of roles that
+//   cannot grant access, only for service principals (an app's system-assigned
+//   identity), never of a role in roles.json grantor.neverDelegable (Owner, User Access
+//   Administrator, Role Based Access Control Administrator, and every other built-in
+//   role that can grant access). Its */read is all the reading the service does;
 // * Managed Identity Contributor, only with createMissingIdentities.
-// * Role Based Access Control Administrator under an ABAC condition: it may
-//   create and delete assignments only of the listed roles, only for service
-//   principals (an app's system-assigned identity), and never of Owner, User
-//   Access Administrator or Role Based Access Control Administrator.
 targetScope = 'subscription'
 
 param principalId string
@@ -16,30 +17,13 @@ param principalId string
 param appWriterRoleGuid string
 param createMissingIdentities bool
 @minLength(1)
+@description('Role-definition GUIDs grant tags may assign; [\'*\']: any role that is not never-delegable.')
 param grantableRoleIds array
 
-var builtIn = {
-  reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
-  managedIdentityContributor: 'e40ec5ca-96e0-45a2-b4ff-59039f2c2b59'
-  rbacAdministrator: 'f58310d9-a9f6-439a-9e8d-f62e7b41a168'
-}
-// Never delegable, whatever grantableRoleIds says: Owner, User Access
-// Administrator, Role Based Access Control Administrator.
-var forbidden = '8e3af657-a8ff-443c-a75c-2fe8c4bcb635, 18d7d88d-d35e-4fb5-a5c3-7773c20a72d9, f58310d9-a9f6-439a-9e8d-f62e7b41a168'
-var allowed = join(grantableRoleIds, ', ')
-var writeClause = '@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${allowed}} AND @Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAllValues:GuidNotEquals {${forbidden}} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {\'ServicePrincipal\'}'
-var deleteClause = '@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${allowed}} AND @Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAllValues:GuidNotEquals {${forbidden}} AND @Resource[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {\'ServicePrincipal\'}'
-var condition = '((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/write\'})) OR (${writeClause})) AND ((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/delete\'})) OR (${deleteClause}))'
-
-resource reader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(subscription().id, principalId, builtIn.reader)
-  properties: {
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtIn.reader)
-    description: 'aca-warden: read container apps, roles and scopes'
-  }
-}
+var roles = loadJsonContent('../roles.json')
+// Filled exactly as emulator/deployment.py build_condition() fills it.
+var allowedClause = contains(grantableRoleIds, '*') ? '' : replace(roles.grantor.allowedRolesClause, '$roles', join(grantableRoleIds, ', '))
+var condition = replace(replace(replace(roles.grantor.condition, '$neverDelegable', join(roles.grantor.neverDelegable, ', ')), '$principalTypes', roles.grantor.principalTypes), '$allowedRequest', allowedClause)
 
 resource appWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(subscription().id, principalId, appWriterRoleGuid)
@@ -47,28 +31,28 @@ resource appWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', appWriterRoleGuid)
-    description: 'aca-warden: attach identities to container apps'
+    description: 'aca-warden: attach identities to container apps and jobs'
   }
 }
 
 resource identityCreator 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (createMissingIdentities) {
-  name: guid(subscription().id, principalId, builtIn.managedIdentityContributor)
+  name: guid(subscription().id, principalId, roles.identityCreator.id)
   properties: {
     principalId: principalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtIn.managedIdentityContributor)
-    description: 'aca-warden: create missing standard identities'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.identityCreator.id)
+    description: roles.identityCreator.description
   }
 }
 
 resource grantor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(subscription().id, principalId, builtIn.rbacAdministrator)
+  name: guid(subscription().id, principalId, roles.grantor.id)
   properties: {
     principalId: principalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtIn.rbacAdministrator)
-    description: 'aca-warden: grant-tag roles only, to service principals only, never privileged roles'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.grantor.id)
+    description: roles.grantor.description
     condition: condition
-    conditionVersion: '2.0'
+    conditionVersion: roles.grantor.conditionVersion
   }
 }

@@ -30,7 +30,9 @@ def example() -> Any:
 
 @pytest.fixture
 async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(page_size=2, principal_delay_s=0.5) as e:
+    """ARM mechanics with persons only: no deployment, so the service's identity holds no
+    role and lists show only what a test made (test_emu_rbac.py covers the deployment)."""
+    async with Emulator(page_size=2, principal_delay_s=0.5, deployment=None) as e:
         yield e
 
 

@@ -18,23 +18,49 @@ from emulator.cli import build_parser
 ROOT = Path(__file__).resolve().parents[2]
 
 CLIENT = textwrap.dedent('''
-    import asyncio, os, uuid
+    import asyncio, os, ssl, uuid
+    import aiohttp
+    from azure.core.credentials import AccessToken
     from azure.core.rest import HttpRequest
     from azure.identity.aio import DefaultAzureCredential
     from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
     from azure.mgmt.authorization.aio import AuthorizationManagementClient
     from azure.mgmt.msi.aio import ManagedServiceIdentityClient
 
+    class Person:
+        """A person's token from the emulator's token endpoint (person=alice)."""
+        async def get_token(self, *scopes, **kw):
+            ctx = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as s:
+                async with s.get(os.environ["IDENTITY_ENDPOINT"], params={
+                        "resource": os.environ["WARDEN_ARM_ENDPOINT"], "person": "alice",
+                        "api-version": "2019-08-01"},
+                        headers={"X-IDENTITY-HEADER": os.environ["IDENTITY_HEADER"]}) as r:
+                    body = await r.json()
+            return AccessToken(body["access_token"], int(body["expires_on"]))
+        async def close(self):
+            pass
+        async def __aenter__(self):
+            return self
+        async def __aexit__(self, *a):
+            pass
+
     async def main():
         endpoint = os.environ["WARDEN_ARM_ENDPOINT"]
         sub = os.environ["AZURE_SUBSCRIPTION_ID"]
         kw = dict(base_url=endpoint, credential_scopes=[endpoint + "/.default"])
-        async with DefaultAzureCredential() as cred:
+        rg = f"/subscriptions/{sub}/resourceGroups/rg1"
+        async with DefaultAzureCredential() as service:  # holds only the template's roles
+            async with ContainerAppsAPIClient(service, sub, **kw) as apps:
+                r = await apps.send_request(HttpRequest(
+                    "PUT", f"{endpoint}{rg}?api-version=2024-03-01",
+                    json={"location": "eastus"}))
+                assert r.status_code == 403 and "AuthorizationFailed" in r.text(), r.text()
+        async with Person() as cred:
             async with ContainerAppsAPIClient(cred, sub, **kw) as apps, \\
                     ManagedServiceIdentityClient(cred, sub, **kw) as msi, \\
                     AuthorizationManagementClient(cred, sub, api_version="2022-04-01",
                                                   **kw) as authz:
-                rg = f"/subscriptions/{sub}/resourceGroups/rg1"
                 r = await apps.send_request(HttpRequest(
                     "PUT", f"{endpoint}{rg}?api-version=2024-03-01",
                     json={"location": "eastus"}))
@@ -169,7 +195,7 @@ async def test_cli_deliver_to_posts_events_to_the_webhook(tmp_path: Path, hook) 
         ssl_ctx = await asyncio.to_thread(
             __import__("ssl").create_default_context, cafile=env["SSL_CERT_FILE"])
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_ctx)) as s:
-            params = {"resource": endpoint, "api-version": "2019-08-01"}
+            params = {"resource": endpoint, "api-version": "2019-08-01", "person": "alice"}
             async with s.get(env["IDENTITY_ENDPOINT"], params=params,
                              headers={"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]}) as r:
                 token = (await r.json())["access_token"]
@@ -189,3 +215,16 @@ async def test_cli_deliver_to_posts_events_to_the_webhook(tmp_path: Path, hook) 
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 10)
         assert proc.returncode == 0
+
+
+def test_cli_deploys_the_service_roles_the_template_would(capsys) -> None:
+    from emulator.cli import _deployment, main
+
+    args = build_parser().parse_args(["--grantable-roles", "AcrPull, Storage Blob Data Reader",
+                                      "--create-missing-identities"])
+    d = _deployment(args)
+    assert d.grantable_roles == ("AcrPull", "Storage Blob Data Reader")
+    assert d.create_missing_identities
+    assert _deployment(build_parser().parse_args([])).grantable_roles == ("*",)
+    assert main(["--grantable-roles", "Owner"]) == 2
+    assert "never delegated" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from emulator import Emulator
+from emulator import Deployment, Emulator
 
 OBJECT_ID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 API = "2026-01-01"
@@ -44,6 +44,7 @@ async def test_container_app_write_event_has_the_published_shape(emu, raw, examp
 
 
 async def test_service_writes_carry_its_oid_and_appid(emu, make_raw) -> None:
+    emu.deploy(Deployment())  # the service may write container apps
     emu.seed_resource_group("rg")
     await make_raw(emu.service_token())("PUT", app_id(emu), {"location": "eastus"},
                                         api_version=API)

@@ -6,6 +6,7 @@ what the product needs from them.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -83,32 +84,33 @@ def test_system_topic_watches_the_azure_subscription() -> None:
 
 
 def test_rbac_administrator_is_constrained_and_never_delegates_privileged_roles() -> None:
+    roles = json.loads(read("roles.json"))
+    grantor = roles["grantor"]
+    assert grantor["id"] == RBAC_ADMIN and grantor["conditionVersion"] == "2.0"
+    assert grantor["neverDelegable"][:3] == [OWNER, USER_ACCESS_ADMIN, RBAC_ADMIN]
+    condition = grantor["condition"]
+    assert condition.count("ForAnyOfAllValues:GuidNotEquals {$neverDelegable}") == 2
+    assert condition.count("StringEqualsIgnoreCase {$principalTypes}") == 2
+    assert grantor["principalTypes"] == "'ServicePrincipal'"
+    assert "ForAnyOfAnyValues:GuidEquals {$roles}" in grantor["allowedRolesClause"]
     access = read("modules/access.bicep")
-    assert f"rbacAdministrator: '{RBAC_ADMIN}'" in access
-    forbidden = re.search(r"var forbidden = '([^']+)'", access)
-    assert forbidden is not None
-    assert {g.strip() for g in forbidden.group(1).split(",")} == {
-        OWNER,
-        USER_ACCESS_ADMIN,
-        RBAC_ADMIN,
-    }
-    assert access.count("ForAnyOfAllValues:GuidNotEquals {${forbidden}}") == 2
-    assert access.count("ForAnyOfAnyValues:GuidEquals {${allowed}}") == 2
-    grantor = access[access.index("resource grantor") :]
-    assert "condition: condition" in grantor and "conditionVersion: '2.0'" in grantor
+    assert "loadJsonContent('../roles.json')" in access
+    block = access[access.index("resource grantor") :]
+    assert "condition: condition" in block
+    assert "conditionVersion: roles.grantor.conditionVersion" in block
     assert "if (createMissingIdentities)" in access  # Managed Identity Contributor only then
 
 
-def test_custom_role_reads_and_writes_container_apps_and_assigns_identities_only() -> None:
-    main = read("main.bicep")
-    actions = re.search(r"actions: \[(.*?)\]", main, re.S)
-    assert actions is not None
-    assert sorted(re.findall(r"'([^']+)'", actions.group(1))) == [
-        "Microsoft.App/containerApps/read",
+def test_custom_role_writes_workloads_and_assigns_identities_only() -> None:
+    roles = json.loads(read("roles.json"))
+    assert sorted(roles["customRole"]["actions"]) == [
         "Microsoft.App/containerApps/write",
-        "Microsoft.App/managedEnvironments/join/action",
+        "Microsoft.App/jobs/write",
         "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
     ]
+    main = read("main.bicep")
+    assert "loadJsonContent('roles.json')" in main
+    assert "actions: roles.customRole.actions" in main
 
 
 RG_A = "/subscriptions/sub-a/resourceGroups/rg"

@@ -46,6 +46,8 @@ FLOOR_OPS = ("microsoft.authorization/roleassignments/write",
 
 _BUILTIN = json.loads((Path(__file__).parents[1] / "unit" / "data" / "roles" /
                        "builtin_roles.json").read_text())
+_SHIPPED = json.loads((Path(__file__).parents[2] / "handlers" / "data" /
+                       "builtin-roles.json").read_text())
 
 
 def _custom(name: str, guid: str, actions: list[str], not_actions: list[str] = ()) -> dict:
@@ -72,7 +74,13 @@ CATALOGUE: list[dict[str, Any]] = [copy.deepcopy(r) for r in _BUILTIN] + [
     _custom("Identity Assigner", "11111111-0000-0000-0000-000000000008",
             ["Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action"]),
     _custom("\u041ewner", "11111111-0000-0000-0000-000000000009", ["*"]),  # Cyrillic О
-]
+    _custom("Resource Tinkerer", "11111111-0000-0000-0000-00000000000a",
+            ["Microsoft.Resources/*"]),
+    _custom("App Tinkerer", "11111111-0000-0000-0000-00000000000b",
+            ["Microsoft.App/containerApps/*/write", "Microsoft.App/jobs/*/read"]),
+] + [{"id": r["id"], "name": r["name"], "properties": r}  # from the shipped catalog
+     for r in _SHIPPED if r["roleName"] in ("Tag Contributor", "Container Apps Contributor",
+                                           "Container Apps Jobs Contributor")]
 BY_GUID = {r["name"].lower(): r for r in CATALOGUE}
 
 
@@ -102,9 +110,8 @@ def role_info(d: dict[str, Any]) -> RoleInfo:
 # --- the oracle: independent code ----------------------------------------------------------------
 
 
-def glob(pattern: str, text: str) -> bool:
-    """``*`` matches anything (``/`` too), case-insensitively; nothing else is special."""
-    p, t = pattern.strip().lower(), text.lower()
+def _star_glob(p: str, t: str) -> bool:
+    """``*`` matches anything (``/`` too); nothing else is special; both already lower-case."""
     parts = p.split("*")
     if len(parts) == 1:
         return p == t
@@ -117,6 +124,20 @@ def glob(pattern: str, text: str) -> bool:
             return False
         pos = found + len(middle)
     return t.endswith(parts[-1]) and len(t) - len(parts[-1]) >= pos
+
+
+def glob(pattern: str, text: str) -> bool:
+    """Azure's action match, case-insensitively: ``*`` matches anything, and a ``/*/``
+    with something on both sides may also stand for a single ``/`` (tried each way)."""
+    p, t = pattern.strip().lower(), text.lower()
+    if _star_glob(p, t):
+        return True
+    start = p.find("/*/", 1)
+    while start > 0:
+        if glob(p[:start] + "/" + p[start + 3:], t):
+            return True
+        start = p.find("/*/", start + 1)
+    return False
 
 
 def oracle_allows(permissions: list[dict[str, Any]], op: str) -> bool:
@@ -137,7 +158,10 @@ def oracle_broad(permissions: list[dict[str, Any]]) -> bool:
                    for verb in ("write", "delete", "do/action")) + (
         # the operation is literally ".../userAssignedIdentities/*/assign/action"
         "microsoft.managedidentity/userassignedidentities/assign/action",
-        "microsoft.managedidentity/userassignedidentities/someid/assign/action")
+        "microsoft.managedidentity/userassignedidentities/someid/assign/action",
+        # grant tags: the Tags API, or the app or job itself
+        "microsoft.resources/tags/write", "microsoft.app/containerapps/write",
+        "microsoft.app/jobs/write")
     return any(oracle_allows(permissions, op) for op in probes)
 
 
@@ -213,6 +237,7 @@ POLICIES = [
     Policy(allowed_roles=("Reader", "Contributor", "Auth Tinkerer", "Helpful Writer",
                           "acdd72a7-3385-48ef-bd42-f606fba81ae7")),
     Policy(allowed_roles=("*", "Managed Identity Operator", "Owner")),
+    Policy(allowed_roles=("*", "Tag Contributor", "App Tinkerer")),
     Policy(allowed_scopes=(f"{RG}/providers/Microsoft.Storage",
                            "/subscriptions/{subscription}/resourceGroups/{resourceGroup}-data")),
     Policy(tag_prefix="RBAC/"),
@@ -298,7 +323,9 @@ def test_confusable_and_privileged_role_names_never_pass(role: str, policy: Poli
 ACTION_PARTS = ["*", "Microsoft.Authorization", "Microsoft.Author*", "roleAssignments",
                 "roleDefinitions", "elevateAccess", "write", "Write", "action", "Action", "read",
                 "*/write", "role*", "Microsoft.Storage", "delete", "", "*/*", "Microsoft.*",
-                "microsoft.authorization", "ROLEASSIGNMENTS", "*ssignments", "w*e", "e*"]
+                "microsoft.authorization", "ROLEASSIGNMENTS", "*ssignments", "w*e", "e*",
+                "Microsoft.Resources", "tags", "Microsoft.App", "containerApps", "jobs",
+                "microsoft.app/*/*"]
 patterns = st.lists(st.sampled_from(ACTION_PARTS), min_size=1, max_size=4).map("/".join)
 blocks = st.fixed_dictionaries({"actions": st.lists(patterns, max_size=4),
                                 "notActions": st.lists(patterns, max_size=3)})
@@ -384,6 +411,11 @@ def test_the_oracle_can_say_no() -> None:
     assert oracle_floor([{"actions": ["Microsoft.Author*/role*/w*"]}])
     assert not oracle_floor([{"actions": ["*"], "notActions": ["Microsoft.Authorization/*"]}])
     assert oracle_broad(find_role("Contributor")["properties"]["permissions"])  # type: ignore[index]
+    assert oracle_broad(find_role("Tag Contributor")["properties"]["permissions"])  # type: ignore[index]
+    assert oracle_broad(find_role("Container Apps Contributor")["properties"]["permissions"])  # type: ignore[index]
+    assert glob("Microsoft.App/containerApps/*/write", "microsoft.app/containerapps/write")
+    assert not glob("Microsoft.App/containerApps/*/write", "microsoft.app/containerappswrite")
+    assert not glob("*/write", "write")
     assert not oracle_scope_ok(f"/subscriptions/{OTHER}/resourceGroups/rg1", [RG])
     assert not oracle_scope_ok(RG + "10", [RG])
     assert oracle_scope_ok(RG + "/providers/Microsoft.Storage/storageAccounts/x", [RG])

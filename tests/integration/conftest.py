@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from emulator import Emulator
+from emulator import Deployment, Emulator
 from handlers.azure import Arm
 from handlers.policy import Policy
 from handlers.warden import Warden
@@ -41,13 +41,27 @@ async def running_emulator(monkeypatch: pytest.MonkeyPatch, unset: Iterable[str]
         yield e
 
 
+def deploy_for(emu: Emulator, policy: Policy, **knobs: Any) -> Deployment:
+    """Give the service's identity exactly the roles the template gives a deployment of
+    `policy` (infra/roles.json: grantable roles, Managed Identity Contributor with
+    create_missing); `knobs` are further Deployment fields (e.g. omit_actions)."""
+    deployment = Deployment(grantable_roles=tuple(policy.allowed_roles),
+                            create_missing_identities=policy.create_missing, **knobs)
+    emu.deploy(deployment)
+    return deployment
+
+
 def service_warden(emu: Emulator, policy: Policy | None = None, *,
-                   retry_backoff_s: float = 0.02, **options: Any) -> Warden:
+                   retry_backoff_s: float = 0.02, omit_actions: tuple[str, ...] = (),
+                   **options: Any) -> Warden:
     """A Warden talking to the emulator as the service (production's retry count,
-    shorter sleeps)."""
+    shorter sleeps), which holds exactly the template's roles for its policy (less the
+    custom role's `omit_actions`)."""
+    policy = Policy() if policy is None else policy
+    deploy_for(emu, policy, omit_actions=omit_actions)
     arm = Arm.from_env(emu.env)
     arm.retry_backoff_s = retry_backoff_s
-    return Warden(Policy() if policy is None else policy, arm, **options)
+    return Warden(policy, arm, **options)
 
 
 @contextlib.asynccontextmanager

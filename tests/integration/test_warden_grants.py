@@ -65,6 +65,28 @@ async def test_broad_role_allowed_when_named(world, make_warden):
     assert out.result == "applied" and list(out.refused) == []
 
 
+async def test_role_that_writes_tags_is_refused_by_default_so_no_self_escalation(world, warden):
+    # Issue 12 item 1: the app's identity must not get a role that rewrites its own grant tags.
+    events = await world.create_app("app1", {"grant:tags": "Tag Contributor@.",
+                                             "grant:ok": f"{READER}@."})
+    [out] = await warden.handle_payload(events)
+    assert out.result == "applied", out
+    reason = refused_tags(out)["grant:tags"]
+    assert "broad" in reason and "Microsoft.Resources/tags/write" in reason, reason
+    assert "grants.allowed_roles" in reason, reason
+    principal = world.principal("app1")
+    roles = [a["properties"]["roleDefinitionId"].rsplit("/", 1)[-1]
+             for a in world.assignments(principal)]
+    assert roles == ["acdd72a7-3385-48ef-bd42-f606fba81ae7"]  # Reader's, and nothing else
+
+
+async def test_role_that_writes_tags_is_granted_when_named(world, make_warden):
+    warden = make_warden(allowed_roles=("*", "Tag Contributor"))
+    events = await world.create_app("app1", {"grant:t": "Tag Contributor@."})
+    [out] = await warden.handle_payload(events)
+    assert out.result == "applied" and out.refused == [], out
+
+
 async def test_removed_tag_revokes_only_its_grant(world, warden):
     tags = {"grant:rg": f"{READER}@.",
             "grant:blob": f"{BLOB_READER}@Microsoft.Storage/storageAccounts/st1"}

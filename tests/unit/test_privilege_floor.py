@@ -145,6 +145,40 @@ def test_broad_custom_roles(actions: list[str]) -> None:
 @pytest.mark.parametrize(
     "actions",
     [
+        ["Microsoft.Resources/tags/write"],
+        ["Microsoft.Resources/tags/*"],
+        ["Microsoft.Resources/*"],
+        ["Microsoft.App/*"],
+        ["Microsoft.App/containerApps/*"],
+        ["Microsoft.App/containerApps/*/write"],
+        ["microsoft.app/JOBS/write"],
+        ["Microsoft.App/jobs/*/write"],
+        ["Microsoft.*/tags/write"],
+    ],
+)
+def test_roles_that_can_write_grant_tags_are_broad(actions: list[str]) -> None:
+    assert custom(["*/read", *actions]) == "broad"
+
+
+@pytest.mark.parametrize(
+    ("actions", "not_actions"),
+    [
+        (["Microsoft.Resources/tags/read"], []),
+        (["Microsoft.App/containerApps/*/read", "Microsoft.App/containerApps/*/action"], []),
+        (["Microsoft.App/managedEnvironments/*/write"], []),
+        (["Microsoft.App/*"], ["Microsoft.App/containerApps/write", "Microsoft.App/jobs/write"]),
+        (["Microsoft.Resources/*"], ["Microsoft.Resources/tags/*"]),
+    ],
+)
+def test_roles_that_cannot_write_grant_tags_are_not_broad_for_it(
+    actions: list[str], not_actions: list[str]
+) -> None:
+    assert custom(actions, not_actions) == "ok"
+
+
+@pytest.mark.parametrize(
+    "actions",
+    [
         ["*/read"],
         ["Microsoft.Storage/*"],
         ["Microsoft.Storage/storageAccounts/*/write", "Microsoft.KeyVault/vaults/*"],
@@ -212,6 +246,18 @@ def test_empty_or_missing_permissions_are_ok(permissions: Any) -> None:
             False,
         ),
         ("Microsoft.Auth.rization/*", "Microsoft.Authorization/x", False),  # '.' is literal
+        # a /*/ in the middle also matches a single '/' (Container Apps Contributor can create apps)
+        ("Microsoft.App/containerApps/*/write", "Microsoft.App/containerApps/write", True),
+        ("microsoft.app/CONTAINERAPPS/*/Write", "Microsoft.App/containerApps/write", True),
+        ("Microsoft.App/containerApps/*/write", "Microsoft.App/containerApps/a/b/write", True),
+        ("Microsoft.App/containerApps/*/write", "Microsoft.App/containerAppswrite", False),
+        ("Microsoft.App/containerApps/*/write", "Microsoft.App/containerApps/read", False),
+        ("Microsoft.App/*/*/write", "Microsoft.App/write", True),
+        ("Microsoft.App/containerApps*/write", "Microsoft.App/containerApps/write", True),
+        ("Microsoft.App/containerApps/*write", "Microsoft.App/containerAppswrite", False),
+        ("*/write", "write", False),  # a leading */ is not "in the middle"
+        ("Microsoft.App/*", "Microsoft.App/jobs/write", True),
+        ("Microsoft.Resources/*", "Microsoft.Resources/tags/write", True),
     ],
 )
 def test_pattern_matching_is_azures(pattern: str, operation: str, matches: bool) -> None:
