@@ -84,7 +84,7 @@ async def test_role_that_writes_tags_is_granted_when_named(world, make_warden):
     warden = make_warden(allowed_roles=("*", "Tag Contributor"))
     events = await world.create_app("app1", {"grant:t": "Tag Contributor@."})
     [out] = await warden.handle_payload(events)
-    assert out.result == "applied" and out.refused == [], out
+    assert out.result == "applied" and list(out.refused) == [], out
 
 
 async def test_removed_tag_revokes_only_its_grant(world, warden):
