@@ -140,7 +140,7 @@ async def start_webhook(recorder: OutcomeRecorder) -> tuple[Any, str]:
 async def open_world(say: Narrator, policy_toml: str,
                      step_timeout: float) -> AsyncIterator[World]:
     """Start everything, tell what was started, and shut it all down afterwards."""
-    from emulator import Emulator
+    from emulator import Deployment, Emulator
     from handlers.warden import Warden
 
     with tempfile.TemporaryDirectory(prefix="aca-warden-demo-") as tmp, \
@@ -156,6 +156,11 @@ async def open_world(say: Narrator, policy_toml: str,
                 {**emu.env, "WARDEN_POLICY": str(policy_path)}, FOREIGN_ENV))
             warden = Warden.from_env(dict(os.environ))
             stack.push_async_callback(warden.close)
+            # exactly the roles `azd up` would give it for this policy (infra/roles.json)
+            emu.deploy(Deployment(grantable_roles=tuple(warden.policy.allowed_roles),
+                                  create_missing_identities=warden.policy.create_missing))
+            say.detail("aca-warden's identity holds exactly the deployment template's roles "
+                       "(infra/roles.json); the people are Owners")
             recorder = OutcomeRecorder(warden)
             runner, url = await start_webhook(recorder)
             stack.push_async_callback(runner.cleanup)

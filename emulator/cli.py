@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return asyncio.run(_serve(args))
-    except ValueError as exc:  # a grantable role that is unknown or can grant access
+    except ValueError as exc:  # a grantable role name that is unknown
         print(f"emulator: --grantable-roles: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -38,6 +38,7 @@ FLOOR_ACTIONS = (
     "Microsoft.Authorization/roleDefinitions/write",
     "Microsoft.Authorization/elevateAccess/action",
 )
+NO_ROLE = "00000000-0000-0000-0000-000000000000"  # what a list of no grantable role allows
 _NS = uuid.UUID("3b0e2f55-6c3e-4f0a-9a51-5f1f3c7d2a10")
 _RD = "/providers/Microsoft.Authorization/roleDefinitions/"
 
@@ -78,12 +79,14 @@ class Deployment:
 def role_ids(roles: Iterable[str], definitions: Mapping[str, dict[str, Any]]) -> list[str] | None:
     """Role-definition GUIDs of ``roles`` (names, GUIDs or ids); ``None`` for ``"*"``.
 
-    Raises ValueError for a role that is unknown or could grant access (the
-    condition never delegates those, whatever the policy says)."""
+    A role that can grant access is left out: the condition never delegates it (in the
+    Bicep, ``GuidNotEquals`` on the never-delegable list has the same effect). Raises
+    ValueError for a role name that is unknown."""
     wanted = [r.strip() for r in roles]
     if "*" in wanted:
         return None
     by_name = {d["properties"]["roleName"].lower(): g for g, d in definitions.items()}
+    never = {g.lower() for g in load_roles()["grantor"]["neverDelegable"]}
     out: list[str] = []
     for role in wanted:
         guid = role.rstrip("/").rsplit("/", 1)[-1].lower()
@@ -93,11 +96,10 @@ def role_ids(roles: Iterable[str], definitions: Mapping[str, dict[str, Any]]) ->
                 raise ValueError(f"unknown role {role!r}: name a built-in role or give its GUID")
             guid = found
         definition = definitions.get(guid)
-        never = {g.lower() for g in load_roles()["grantor"]["neverDelegable"]}
         if guid in never or (definition is not None and any(
                 permits(definition["properties"].get("permissions") or [], a)
                 for a in FLOOR_ACTIONS)):
-            raise ValueError(f"role {role!r} can grant access: it is never delegated")
+            continue
         if guid not in out:
             out.append(guid)
     return out
@@ -111,7 +113,7 @@ def build_condition(grantable_ids: Sequence[str] | None) -> str:
     never-delegable, so that a tightened policy can still revoke what it granted."""
     grantor: dict[str, Any] = load_roles()["grantor"]
     allowed: str = "" if grantable_ids is None else grantor["allowedRolesClause"].replace(
-        "$roles", ", ".join(grantable_ids))
+        "$roles", ", ".join(grantable_ids or [NO_ROLE]))
     template: str = grantor["condition"]
     return (template
             .replace("$neverDelegable", ", ".join(grantor["neverDelegable"]))

@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator", add_help=False, help="run the local Azure emulator alone",
         description="Run the local Azure emulator (options: see 'emulator --help').")
 
+    sub.add_parser(
+        "lint", add_help=False,
+        help="check grant tags in ARM, Bicep and Terraform plan files before deployment",
+        description="Check grant tags in infrastructure code (options: see 'lint --help').")
+
     p = sub.add_parser(
         "bench", formatter_class=fmt, add_help=False,
         help="benchmark the service against the emulator (see 'bench --help')",
@@ -202,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not a.startswith("-"):
             if a == "emulator":
                 return _emulator(argv[i + 1:])
+            if a == "lint":
+                from handlers.lint.cli import main as lint
+
+                return int(lint(argv[i + 1:]) or 0)
             if a == "bench":
                 return _bench(argv[i + 1:])
             break

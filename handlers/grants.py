@@ -104,11 +104,17 @@ class GrantRequest:
 
 @dataclass(frozen=True)
 class Refusal:
-    """A grant (``tag``) or standard identity (``identity``) that is not applied, and why."""
+    """A grant (``tag``) or standard identity (``identity``) that is not applied, and why.
+
+    ``rule`` names the check that refused it, where :func:`parse_grant_tags` decided:
+    ``"grammar"`` (tag name, value or role syntax), ``"scope"`` (a malformed scope) or
+    ``"allowed_scopes"``; None elsewhere.
+    """
 
     reason: str
     tag: str | None = None
     identity: str | None = None
+    rule: str | None = None
 
     def to_json(self) -> dict[str, str]:
         """The outcome's form: ``{"tag": ..., "reason": ...}`` (or ``identity``)."""
@@ -247,34 +253,39 @@ def parse_grant_tags(
         value = tags[tag]
         if len(tag) == len(prefix):
             refusals.append(
-                Refusal(f"tag {tag!r} has no label; name it {policy.tag_prefix}<label>", tag)
+                Refusal(f"tag {tag!r} has no label; name it {policy.tag_prefix}<label>", tag,
+                        rule="grammar")
             )
             continue
         if not isinstance(value, str):
-            refusals.append(Refusal(f"tag value must be a string: {_GRAMMAR}", tag))
+            refusals.append(Refusal(f"tag value must be a string: {_GRAMMAR}", tag,
+                                    rule="grammar"))
             continue
         items = parse_grant_value(value)
         if not items:
             refusals.append(
-                Refusal(f"tag value {value!r} names no grant; expected {_GRAMMAR}", tag)
+                Refusal(f"tag value {value!r} names no grant; expected {_GRAMMAR}", tag,
+                        rule="grammar")
             )
         for item in items:
             if isinstance(item, str):
-                refusals.append(Refusal(item, tag))
+                refusals.append(Refusal(item, tag, rule="grammar"))
                 continue
             role, written = item
             problem = _role_problem(role)
             if problem is not None:
-                refusals.append(Refusal(problem, tag))
+                refusals.append(Refusal(problem, tag, rule="grammar"))
                 continue
             scope, problem = normalise_scope(written, app_id)
             if scope is None:
-                refusals.append(Refusal(f"{problem}; expected {_SCOPE_FORMS}", tag))
+                refusals.append(Refusal(f"{problem}; expected {_SCOPE_FORMS}", tag,
+                                        rule="scope"))
                 continue
             if not any(scope_within(scope, a) for a in allowed):
                 admitted = " or ".join(f"{a} and below" for a in allowed) or "nothing"
                 refusals.append(
-                    Refusal(f"scope {scope} is outside allowed_scopes; allowed: {admitted}", tag)
+                    Refusal(f"scope {scope} is outside allowed_scopes; allowed: {admitted}", tag,
+                            rule="allowed_scopes")
                 )
                 continue
             requests.append(GrantRequest(tag=tag, role=role, scope=scope))

@@ -277,3 +277,35 @@ async def test_watched_subscriptions_and_those_added_later(emu) -> None:
     scopes = {a["properties"]["scope"] for a in emu.role_assignments(include_deployment=True)}
     assert scopes == {sub(emu)}
     assert emu.role_assignments() == []  # the inspection helper leaves the deployment out
+
+
+def test_the_condition_comes_from_the_policys_roles_and_never_delegates_access(emu) -> None:
+    from emulator import abac
+    from emulator.deployment import build_condition, role_ids
+
+    attr = "microsoft.authorization/roleassignments:"
+
+    def ctx(action: str, role: str, ptype: str = "ServicePrincipal") -> abac.Context:
+        attrs = {attr + "roledefinitionid": role, attr + "principaltype": ptype}
+        return abac.Context(f"Microsoft.Authorization/roleAssignments/{action}", attrs, attrs)
+
+    named = role_ids(("AcrPull", "Owner", "User Access Administrator"), emu.store.role_definitions)
+    assert named == [ACR_PULL]  # roles that can grant access never enter the condition
+    condition = abac.check(build_condition(named), "2.0")
+    assert condition.allows(ctx("write", ACR_PULL))
+    assert not condition.allows(ctx("write", ACR_PULL, "User"))
+    assert not condition.allows(ctx("write", READER))
+    assert not condition.allows(ctx("write", OWNER))
+    assert condition.allows(ctx("delete", READER))  # a tightened policy can still revoke
+    assert not condition.allows(ctx("delete", OWNER))
+    assert not condition.allows(ctx("delete", READER, "User"))
+    any_role = abac.check(build_condition(role_ids(("*",), emu.store.role_definitions)), "2.0")
+    assert any_role.allows(ctx("write", READER)) and any_role.allows(ctx("write", CONTRIBUTOR))
+    for never in ROLES["grantor"]["neverDelegable"]:
+        assert not any_role.allows(ctx("write", never))
+        assert not any_role.allows(ctx("delete", never))
+    nothing = abac.check(build_condition(role_ids(("Owner",), emu.store.role_definitions)),
+                         "2.0")
+    assert not nothing.allows(ctx("write", READER)) and not nothing.allows(ctx("write", OWNER))
+    with pytest.raises(ValueError, match="unknown role"):
+        role_ids(("Nobody's Role",), emu.store.role_definitions)

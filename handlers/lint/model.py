@@ -1,0 +1,107 @@
+"""What the readers of infrastructure code hand to the checks: workloads and their grant tags.
+
+Each reader (:mod:`~handlers.lint.arm`, :mod:`~handlers.lint.bicep`,
+:mod:`~handlers.lint.terraform`) turns a file into :class:`Workload` records --
+one per container app or job it declares, with every tag and the line it is
+written on -- and into :class:`Finding` lines for what it could not follow.
+:mod:`~handlers.lint.check` decides about the tags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from handlers.lint.values import Partial, Placement, Unknown, Value, describe, origins_of, shown
+
+__all__ = ["WORKLOAD_TYPES", "TagEntry", "entries", "Workload", "Finding", "LintError", "Report",
+           "mentions_prefix"]
+
+# ARM type (lower-case) -> as Azure spells it
+WORKLOAD_TYPES = {
+    "microsoft.app/containerapps": "Microsoft.App/containerApps",
+    "microsoft.app/jobs": "Microsoft.App/jobs",
+}
+
+
+@dataclass(frozen=True)
+class TagEntry:
+    """One tag as written: its name and value (each possibly unknown), its line, and the
+    file it is written in when that is not the workload's (a module's caller)."""
+
+    name: Value
+    value: Value
+    line: int
+    file: str | None = None
+
+
+@dataclass
+class Workload:
+    """A container app or job that a file deploys."""
+
+    file: str
+    line: int
+    type: str  # as in WORKLOAD_TYPES' values
+    name: Value
+    placement: Placement
+    location: Value
+    tags: list[TagEntry] = field(default_factory=list)
+    # tags lint cannot see (``tags: commonTags``), with the line that brings them in
+    hidden: list[tuple[int, Unknown]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One line of lint's output: ``FILE:LINE: TAG: reason``."""
+
+    file: str
+    line: int
+    tag: str
+    reason: str
+    not_checked: bool = False
+
+    def __str__(self) -> str:
+        return shown(f"{self.file}:{self.line}: {self.tag}: {self.reason}")
+
+
+def entries(value: Value, line: int) -> tuple[list[TagEntry], list[tuple[int, Unknown]]]:
+    """The tags of an evaluated ``tags`` value brought in at `line`: each member where it is
+    written when known, and what lint cannot see."""
+    known = value.known if isinstance(value, Partial) else value
+    if not isinstance(known, dict):
+        what = value if isinstance(value, Unknown) else Unknown(describe(value))
+        return [], ([] if value is None else [(line, what)])
+    origins = origins_of(known)
+    tags = []
+    for key, item in known.items():
+        file, at = origins.get(key, (None, line))
+        tags.append(TagEntry(key, item, at, file))
+    hidden = [(line, u) for u in value.unknown] if isinstance(value, Partial) else []
+    return tags, hidden
+
+
+class LintError(Exception):
+    """A file lint cannot read at all (missing, not parsable, not infrastructure code)."""
+
+
+@dataclass
+class Report:
+    """What reading the files gave: workloads to check, and findings already made."""
+
+    workloads: list[Workload] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def not_checked(self, file: str, line: int, tag: str, why: str) -> None:
+        self.findings.append(Finding(file, line, tag, f"not checked: {why}", True))
+
+
+def mentions_prefix(value: Value, prefix: str) -> bool:
+    """True when `value` has an object key or a string that starts with the grant-tag prefix,
+    anywhere inside: a sign that grant tags travel through it."""
+    p = prefix.lower()
+    if isinstance(value, str):
+        return value.lower().startswith(p)
+    if isinstance(value, dict):
+        return any(mentions_prefix(k, p) or mentions_prefix(v, p) for k, v in value.items())
+    if isinstance(value, list):
+        return any(mentions_prefix(v, p) for v in value)
+    return False
