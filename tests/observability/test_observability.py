@@ -60,7 +60,7 @@ async def test_one_json_log_line_per_outcome_with_arm_calls(world, emu, caplog) 
     emu.clear_log()
     warden = make(emu)
     try:
-        outs = await warden.handle_payload(events + [{"not": "an event"}])
+        outs = await warden.handle_payload([*events, {"not": "an event"}])
         emu.inject_fault("GET", r"/containerApps/app1$", 429, "TooManyRequests", count=1)
         again = await warden.handle_payload(events)
     finally:
@@ -129,7 +129,7 @@ async def test_traces_and_metrics_reach_the_exporters(world, emu, otel) -> None:
     warden = make(emu)
     try:
         emu.inject_fault("PUT", r"/roleAssignments/", 429, "TooManyRequests", count=1)
-        await warden.handle_payload(events + [{"not": "an event"}])
+        await warden.handle_payload([*events, {"not": "an event"}])
         emu.inject_fault("GET", r"/containerApps/app1$", 503, "ServiceUnavailable", count=4)
         [retry] = await warden.handle_payload(events)
     finally:
@@ -257,7 +257,7 @@ async def test_log_line_span_and_audit_event_carry_every_outcome_field(world, em
     emu.seed_container_app(world.app_id("out"), tags={"warden:ignore": "true"})
     warden = make(emu, audit=stream)
     try:
-        outs = await warden.handle_payload(events + [opted])
+        outs = await warden.handle_payload([*events, opted])
     finally:
         await warden.close()
     noted, ignored = outs[0], outs[-1]
