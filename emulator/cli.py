@@ -20,7 +20,7 @@ from .core import Emulator
 from .deployment import Deployment
 from .pace import normalise_scale
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 def _bucket(text: str) -> tuple[float, float]:

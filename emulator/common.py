@@ -10,8 +10,8 @@ from .context import Ctx
 from .ids import ResourceRef
 from .state import ArmError, utc_now
 
-__all__ = ["checked_tags", "not_found", "system_data", "merge_patch", "api_since",
-           "timestamp_view", "region_of"]
+__all__ = ["api_since", "checked_tags", "merge_patch", "not_found", "region_of",
+           "system_data", "timestamp_view"]
 
 
 def checked_tags(body: dict[str, Any], default: Any = None) -> dict[str, str]:

@@ -20,7 +20,7 @@ from .state import utc_now
 if TYPE_CHECKING:
     from .core import Emulator
 
-__all__ = ["build_event", "build_arn_event", "to_cloudevent"]
+__all__ = ["build_arn_event", "build_event", "to_cloudevent"]
 
 
 def build_event(emu: Emulator, ctx: Ctx, pending: PendingEvent) -> dict[str, Any]:

@@ -25,8 +25,8 @@ import pytest
 from integration.conftest import World, running_emulator, service_warden
 
 from emulator import Emulator, EmulatorThread
-from handlers.plan import description_for
-from handlers.reconcile import Warden
+from handlers.model import description_for
+from handlers.warden import Warden
 
 ROOT = Path(__file__).resolve().parents[2]
 TAGS = {"grant:rg": "Reader@.",
@@ -202,7 +202,7 @@ def test_two_serve_processes_given_the_same_events_converge(emu_thread, tmp_path
                                    [(u, [delete]) for u in urls] + [(u, events) for u in urls]))
         # Event Grid retries a 503; one more delivery of everything must be all 200.
         for u in urls:
-            status, body = post(u, events + [delete])
+            status, body = post(u, [*events, delete])
             assert status == 200, body
         assert all(status in (200, 503) for status, _ in second), second
     finally:

@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 
 from emulator import Emulator
-from handlers.reconcile import Outcome
+from handlers.warden import Outcome
 
 # No __init__.py here (a package named "secrets" would shadow the standard library's):
 # the watch lives one level up.
 if str(Path(__file__).resolve().parents[1]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _secret_watch import Secrets, SecretWatch, record_text  # noqa: E402
+from _secret_watch import Secrets, SecretWatch, record_text
 
 
 def test_scanning_flags_token_parts_header_and_secret_value() -> None:
