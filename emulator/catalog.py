@@ -13,8 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "ResourceType", "Namespace", "NAMESPACES", "RESOURCES_API_VERSIONS", "APP_LOCATIONS",
-    "namespace", "resource_type", "location_display_name", "location_key",
+    "APP_LOCATIONS",
+    "NAMESPACES",
+    "RESOURCES_API_VERSIONS",
+    "Namespace",
+    "ResourceType",
+    "location_display_name",
+    "location_key",
+    "namespace",
+    "resource_type",
 ]
 
 

@@ -48,7 +48,7 @@ from .pace import (
 )
 from .state import utc_now
 
-__all__ = ["Delivery", "RETRY_STATUSES", "retry_delay_s"]
+__all__ = ["RETRY_STATUSES", "Delivery", "retry_delay_s"]
 
 log = logging.getLogger(__name__)
 RETRY_STATUSES = {408, 429} | set(range(500, 600))

@@ -28,7 +28,7 @@ from .identity import identity_view, resolve_identity
 from .ids import ResourceRef, norm
 from .state import ArmError
 
-__all__ = ["ENV_TYPE", "handle_environment", "environment_view", "new_environment_properties"]
+__all__ = ["ENV_TYPE", "environment_view", "handle_environment", "new_environment_properties"]
 
 ENV_TYPE = "Microsoft.App/managedEnvironments"
 _NEW_VIEWS = "2024-02-02-preview"

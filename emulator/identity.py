@@ -18,7 +18,7 @@ from .context import Ctx
 from .ids import mixed_case_id, norm, parse_resource_id
 from .state import ArmError
 
-__all__ = ["resolve_identity", "identity_view", "IDENTITY_TYPES", "BOTH", "UAMI_TYPE"]
+__all__ = ["BOTH", "IDENTITY_TYPES", "UAMI_TYPE", "identity_view", "resolve_identity"]
 
 UAMI_TYPE = "microsoft.managedidentity/userassignedidentities"
 BOTH = "SystemAssigned, UserAssigned"

@@ -39,7 +39,7 @@ from .state import ArmError, utc_now
 if TYPE_CHECKING:
     from .core import Emulator
 
-__all__ = ["Operation", "Operations", "FAMILIES", "poll_route"]
+__all__ = ["FAMILIES", "Operation", "Operations", "poll_route"]
 
 # family -> (status resource type, result resource type)
 FAMILIES = {

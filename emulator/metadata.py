@@ -13,7 +13,7 @@ from typing import Any
 
 from .state import ArmError
 
-__all__ = ["cloud_metadata", "METADATA_PATH"]
+__all__ = ["METADATA_PATH", "cloud_metadata"]
 
 METADATA_PATH = "/metadata/endpoints"
 _LIST_VERSIONS = ("2019-05-01", "2020-06-01")

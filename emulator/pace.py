@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Pace", "normalise_scale", "REAL"]
+__all__ = ["REAL", "Pace", "normalise_scale"]
 
 # Seconds each kind of operation takes in Azure (before scaling).
 REAL: dict[str, float] = {

@@ -19,7 +19,7 @@ from .context import Ctx, Reply
 from .ids import norm, segments
 from .state import ArmError
 
-__all__ = ["check_api_version", "providers", "provider_type_of"]
+__all__ = ["check_api_version", "provider_type_of", "providers"]
 
 
 def provider_type_of(path: str) -> tuple[str, str] | None:

@@ -22,7 +22,7 @@ from .state import ArmError, utc_now
 if TYPE_CHECKING:
     from .core import Emulator
 
-__all__ = ["record_revision", "handle_revisions"]
+__all__ = ["handle_revisions", "record_revision"]
 
 
 def _suffix() -> str:

@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["builtin_role_definitions", "BUILTIN_CATALOG"]
+__all__ = ["BUILTIN_CATALOG", "builtin_role_definitions"]
 
 BUILTIN_CATALOG = "handlers/data/builtin-roles.json"
 # The catalog does not say when a role was made; ARM's answers always carry both stamps.

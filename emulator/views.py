@@ -14,7 +14,7 @@ from .common import api_since
 from .environments import ENV_TYPE, environment_view
 from .workloads import kind_of, workload_view
 
-__all__ = ["view", "identity_resource_view", "UAMI_TYPE_NAME"]
+__all__ = ["UAMI_TYPE_NAME", "identity_resource_view", "view"]
 
 UAMI_TYPE_NAME = "Microsoft.ManagedIdentity/userAssignedIdentities"
 

@@ -40,8 +40,17 @@ from .ids import ResourceRef, norm
 from .revisions import record_revision
 from .state import ArmError
 
-__all__ = ["Kind", "APP", "JOB", "KINDS", "kind_of", "handle_workload", "workload_view",
-           "secret_values", "stripped_secrets"]
+__all__ = [
+    "APP",
+    "JOB",
+    "KINDS",
+    "Kind",
+    "handle_workload",
+    "kind_of",
+    "secret_values",
+    "stripped_secrets",
+    "workload_view",
+]
 
 _NEW_VIEWS = "2024-02-02-preview"  # the first api-version with the slim PUT answer
 

@@ -145,7 +145,8 @@ async def test_delete_answers_202_with_location_and_goes_when_done(paced, praw, 
 async def test_a_second_write_while_in_progress_is_409(paced, praw, clock, kind, code) -> None:
     paced.seed_resource_group("rg")
     target = rid(paced, kind, "w1")
-    _, _, headers = await praw("PUT", target, {"location": "eastus"}, api_version=API)
+    status, _, _ = await praw("PUT", target, {"location": "eastus"}, api_version=API)
+    assert status == 201
     for method, body in (("PATCH", {"tags": {"a": "b"}}), ("PUT", {"location": "eastus"}),
                          ("DELETE", None)):
         status, err, _ = await praw(method, target, body, api_version=API)
