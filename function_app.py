@@ -18,7 +18,7 @@ Wiring only; the service lives in ``handlers``.
     (``0 0 */6 * * *``), is set by ``infra/`` and in
     ``local.settings.json.example``.
 
-One :class:`handlers.reconcile.Warden` (credential and ARM clients) serves
+One :class:`handlers.warden.Warden` (credential and ARM clients) serves
 every invocation of a worker process. It is created on first use, not at
 import (indexing the functions must not touch the network or the policy), and
 closed when the worker exits. Handlers are imported lazily for the same reason:
@@ -39,7 +39,7 @@ import azure.functions as func
 if TYPE_CHECKING:
     import asyncio
 
-    from handlers.reconcile import Warden
+    from handlers.warden import Warden
 
 __all__ = ["app", "on_event", "reconcile_timer", "DeliveryRetry", "event_to_dict"]
 
@@ -77,7 +77,7 @@ class _WardenHolder:
             if self._loop is not None and not self._loop.is_closed():
                 _close_on(self._loop, stale)
         if self._warden is None:
-            from handlers.reconcile import Warden
+            from handlers.warden import Warden
 
             # No await between the check and the assignment: concurrent
             # invocations on this loop cannot create two Wardens.
@@ -134,7 +134,7 @@ def event_to_dict(event: func.EventGridEvent) -> dict[str, Any]:
 @app.event_grid_trigger(arg_name="event")
 async def on_event(event: func.EventGridEvent) -> None:
     """Reconcile or clean up the container app an Event Grid event points to."""
-    from handlers.reconcile import exit_code
+    from handlers.warden import exit_code
 
     warden = await _holder.get()
     # The Warden logs one structured line per outcome (event, app, correlation id).
@@ -153,7 +153,7 @@ async def on_event(event: func.EventGridEvent) -> None:
 )
 async def reconcile_timer(timer: func.TimerRequest) -> None:
     """Sweep every container app; a sweep that met transient failures fails the run."""
-    from handlers.reconcile import exit_code
+    from handlers.warden import exit_code
 
     if timer.past_due:
         log.warning("reconcile sweep is running late")

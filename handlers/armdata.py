@@ -4,32 +4,30 @@ Kept apart from handlers.azure so that the mapping rules — which failures are
 transient (retry) and which permanent — can be read and tested on their own.
 Contract: network errors and timeouts, 408, 429, 5xx, 409 for an operation in
 progress, ``PrincipalNotFound`` and 403 on reading or patching an app are
-transient; every other 4xx is permanent.
+transient (except ``LinkedAuthorizationFailed``: no right to attach an identity
+the write names, which refuses that identity); every other 4xx is permanent.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import uuid
 from typing import Any
 
 from handlers.errors import ArmError, Permanent, Transient
-from handlers.plan import Assignment
+from handlers.model import Assignment
 
 __all__ = [
     "assignment_from_json",
-    "assignment_from_model",
-    "is_guid",
-    "json_of",
     "role_from_model",
-    "split_app_id",
-    "subscription_of_path",
     "to_arm_error",
     "token_claims",
 ]
 
 _TRANSIENT_CODES = frozenset({"principalnotfound"})
+# A 403 on the identities an app write links to (no .../assign/action on one of them): the
+# identity is refused, the app's own permission is not in doubt.
+_LINKED = frozenset({"linkedauthorizationfailed"})
 
 
 def token_claims(token: str) -> dict[str, Any]:
@@ -71,29 +69,9 @@ def to_arm_error(e: BaseException, what: str, *, app_level: bool = False) -> Arm
     if (status in (408, 429) or status >= 500
             or (status == 409 and "progress" in (code or msg).lower())
             or (code or "").lower() in _TRANSIENT_CODES
-            or (status in (401, 403) and app_level)):
+            or (status in (401, 403) and app_level and (code or "").lower() not in _LINKED)):
         return Transient(text, status=status, code=code)
     return Permanent(text, status=status, code=code)
-
-
-def split_app_id(app_id: str) -> tuple[str, str, str]:
-    p = app_id.split("/")
-    return p[2], p[4], p[8]  # /subscriptions/{s}/resourceGroups/{rg}/providers/NS/type/{name}
-
-
-def json_of(pipeline_response: Any) -> Any:
-    """The JSON body of a (final LRO) response, {} when there is none."""
-    http = pipeline_response.http_response
-    return http.json() if http.text() else {}
-
-
-def subscription_of_path(path: str) -> str:
-    """The subscription id in an ARM path or URL, "" when there is none."""
-    parts = path.split("?", 1)[0].split("/")
-    for i, part in enumerate(parts[:-1]):
-        if part.lower() == "subscriptions":
-            return parts[i + 1].lower()
-    return ""
 
 
 def assignment_from_json(v: dict[str, Any]) -> Assignment:
@@ -103,21 +81,8 @@ def assignment_from_json(v: dict[str, Any]) -> Assignment:
                       principal_id=p.get("principalId") or "", description=p.get("description"))
 
 
-def assignment_from_model(m: Any) -> Assignment:
-    return Assignment(id=m.id, name=m.name, scope=m.scope, role_definition_id=m.role_definition_id,
-                      principal_id=m.principal_id or "", description=m.description)
-
-
 def role_from_model(m: Any) -> dict[str, Any]:
     perms = [{"actions": list(p.actions or []), "notActions": list(p.not_actions or []),
               "dataActions": list(p.data_actions or []),
               "notDataActions": list(p.not_data_actions or [])} for p in (m.permissions or [])]
     return {"id": m.id, "name": m.name, "roleName": m.role_name, "permissions": perms}
-
-
-def is_guid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return len(value) == 36

@@ -10,10 +10,8 @@ clients share one retry budget shape: azure-core's retry policy with at most 3
 retries, backoff 0.5 s doubling up to 4 s, Retry-After honoured, 5 s to
 connect, 15 s to read and 20 s in all — far below azure-core's default of
 minutes, so a stuck event turns into a "retry" that Event Grid delivers again.
-Long-running operations poll every second unless ARM says otherwise, and
-are given up (transient) after ``lro_timeout_s`` (20 s): azure-core's poller
-has no deadline of its own, and an operation stuck InProgress must not hold
-the event (and its app's lock) forever.
+Long-running operations are never waited for (the contract: identity changes
+are not waited for): :meth:`Arm.patch_app` returns ARM's first answer.
 
 Writes (PUT, PATCH, DELETE, POST) pass a per-subscription :class:`WritePacer`
 that follows ARM's write token bucket from the
@@ -36,18 +34,14 @@ from typing import Any
 
 from handlers.armdata import (
     assignment_from_json,
-    assignment_from_model,
-    is_guid,
-    json_of,
     role_from_model,
-    split_app_id,
-    subscription_of_path,
     to_arm_error,
     token_claims,
 )
 from handlers.errors import Permanent, Transient
+from handlers.ids import ArmId, WorkloadType, is_guid, subscription_in_path
+from handlers.model import Assignment
 from handlers.pacer import WritePacer
-from handlers.plan import Assignment
 
 __all__ = ["Arm", "WritePacer", "token_claims", "to_arm_error"]
 
@@ -69,14 +63,14 @@ def _proxy_set() -> bool:
 
 
 class Arm:
-    """ARM access for aca-warden: lazily built SDK clients sharing a retry budget and pacer."""
+    """ARM access for aca-warden (handlers.armapi.ArmApi): lazily built SDK clients sharing
+    a retry budget and pacer."""
 
     def __init__(self, endpoint: str = "https://management.azure.com", scope: str | None = None,
                  credential_factory: Callable[[], Any] | None = None, *,
                  ca_bundle: str | None = None, retry_total: int = 3,
-                 retry_backoff_s: float = 0.5, lro_timeout_s: float = 20.0) -> None:
+                 retry_backoff_s: float = 0.5) -> None:
         self.endpoint = endpoint.rstrip("/")
-        self.lro_timeout_s = lro_timeout_s
         self.ca_bundle = ca_bundle
         self.retry_total = retry_total
         self.retry_backoff_s = retry_backoff_s
@@ -89,7 +83,6 @@ class Arm:
         self._session: Any = None
         self._transport: Any = None
         self._claims_lock: asyncio.Lock | None = None
-        self.polling_interval = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Arm:
@@ -137,7 +130,6 @@ class Arm:
     def _kwargs(self) -> dict[str, Any]:
         return dict(
             base_url=self.endpoint, credential_scopes=[self.scope],
-            polling_interval=self.polling_interval,
             retry_total=self.retry_total, retry_backoff_factor=self.retry_backoff_s,
             retry_backoff_max=4, timeout=20, transport=self._shared_transport(),
             custom_hook_policy=self.pacer.policy())
@@ -197,111 +189,105 @@ class Arm:
         return (str(oid).lower() if oid else None,
                 str(c.get("appid") or c.get("azp") or "").lower() or None)
 
-    # -- container apps ------------------------------------------------------
-    def _app_url(self, app_id: str) -> str:
+    # -- workloads ------------------------------------------------------------------
+    def _url(self, path: str, api: str | None = None) -> str:
         from urllib.parse import quote
 
-        api = self._client("apps", split_app_id(app_id)[0])._config.api_version
-        return f"{self.endpoint}{quote(app_id, safe='/')}?api-version={api}"
+        api = api or self._client("apps", subscription_in_path(path))._config.api_version
+        return f"{self.endpoint}{quote(path, safe='/')}?api-version={api}"
 
-    async def get_app(self, app_id: str) -> dict[str, Any] | None:
-        """The app's JSON, or None when ARM answers 404.
+    async def get_app(self, app: ArmId) -> dict[str, Any] | None:
+        """The workload's JSON, or None when ARM answers 404.
 
         Sent through the SDK client's pipeline (retry, auth, pacing) but read as
-        plain JSON: deserialising the full ContainerApp model costs more CPU than
-        the rest of a no-op event.
+        plain JSON: deserialising the full model costs more CPU than the rest of a
+        no-op event.
         """
         from azure.core.exceptions import HttpResponseError
         from azure.core.rest import HttpRequest
 
-        sub = split_app_id(app_id)[0]
         try:
-            resp = await self._client("apps", sub).send_request(
-                HttpRequest("GET", self._app_url(app_id)))
+            resp = await self._client("apps", app.subscription or "").send_request(
+                HttpRequest("GET", self._url(str(app))))
             if resp.status_code == 404:
                 return None
             if resp.status_code >= 400:
                 raise HttpResponseError(response=resp)
             body = resp.json()
         except Exception as e:
-            raise to_arm_error(e, f"reading {app_id}", app_level=True) from e
+            raise to_arm_error(e, f"reading {app}", app_level=True) from e
         return body if isinstance(body, dict) else {}
 
-    async def patch_app(self, app_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """PATCH (JSON merge patch) exactly ``body`` onto the app; the app's JSON after it.
+    async def patch_app(self, app: ArmId, body: dict[str, Any]) -> dict[str, Any] | None:
+        """PATCH (JSON merge patch) exactly ``body`` onto the workload; ARM's first answer.
 
-        A long-running operation: polled with azure-mgmt-core's ARM polling (Location /
-        Azure-AsyncOperation, Retry-After, else every second), then the app read back.
+        The operation is not waited for: the answer's body when it has one (200/201),
+        None when ARM accepted it with none (202 + Location).
         """
         from azure.core.exceptions import HttpResponseError
-        from azure.core.polling import AsyncLROPoller
         from azure.core.rest import HttpRequest
-        from azure.mgmt.core.polling.async_arm_polling import AsyncARMPolling
 
-        client = self._client("apps", split_app_id(app_id)[0])
-        request = HttpRequest("PATCH", self._app_url(app_id), content=json.dumps(body).encode(),
+        client = self._client("apps", app.subscription or "")
+        request = HttpRequest("PATCH", self._url(str(app)), content=json.dumps(body).encode(),
                               headers={"Content-Type": "application/json"})
         try:
-            initial = await client.send_request(request, _return_pipeline_response=True)
-            if initial.http_response.status_code not in (200, 201, 202):
-                raise HttpResponseError(response=initial.http_response)
-            poller: Any = AsyncLROPoller(client._client, initial, json_of,
-                                         AsyncARMPolling(self.polling_interval))
-            result = await asyncio.wait_for(poller.result(), self.lro_timeout_s)
-        except TimeoutError as e:
-            raise Transient(f"patching {app_id}: the long-running operation did not finish "
-                            f"within {self.lro_timeout_s:g} s") from e
+            resp = await client.send_request(request)
+            if resp.status_code >= 400:
+                raise HttpResponseError(response=resp)
+            text = resp.text()
+            answer = json.loads(text) if text.strip() else None
         except Exception as e:
-            raise to_arm_error(e, f"patching {app_id}", app_level=True) from e
-        return result if isinstance(result, dict) else {}
+            raise to_arm_error(e, f"patching {app}", app_level=True) from e
+        return answer if isinstance(answer, dict) else None
 
-    async def list_apps(self, subscription: str) -> list[dict[str, Any]]:
-        """Every container app of a subscription (all pages), as JSON."""
-        try:
-            pager = self._client("apps", subscription).container_apps.list_by_subscription()
-            return [m.as_dict() async for m in pager]
-        except Exception as e:
-            raise to_arm_error(e, f"listing container apps of {subscription}") from e
+    async def list_apps(self, subscription: str, wtype: WorkloadType) -> list[dict[str, Any]]:
+        """Every workload of a type in a subscription (all pages), as ARM's JSON."""
+        return await self._pages(self._url(wtype.list_path(subscription)),
+                                 f"listing {wtype.type} of {subscription}")
 
-    async def list_subscriptions(self) -> list[str]:
-        """Every subscription the service's identity can read (all pages)."""
+    async def _pages(self, url: str | None, what: str) -> list[dict[str, Any]]:
         from azure.core.rest import HttpRequest
 
-        client = self._client("apps")
-        url: str | None = f"{self.endpoint}/subscriptions?api-version={SUBSCRIPTIONS_API}"
-        subs: list[str] = []
+        client = self._client("apps", subscription_in_path(url or ""))
+        out: list[dict[str, Any]] = []
         try:
             while url:
                 resp = await client.send_request(HttpRequest("GET", url))
                 resp.raise_for_status()
                 body = resp.json()
-                subs += [s["subscriptionId"] for s in body.get("value", [])]
+                out += [v for v in body.get("value") or [] if isinstance(v, dict)]
                 url = body.get("nextLink")
         except Exception as e:
-            raise to_arm_error(e, "listing subscriptions") from e
-        return subs
+            raise to_arm_error(e, what) from e
+        return out
+
+    async def list_subscriptions(self) -> list[str]:
+        """Every subscription the service's identity can read (all pages)."""
+        found = await self._pages(f"{self.endpoint}/subscriptions?api-version={SUBSCRIPTIONS_API}",
+                                  "listing subscriptions")
+        return [str(s["subscriptionId"]) for s in found if s.get("subscriptionId")]
 
     # -- user-assigned identities ------------------------------------------------
-    async def get_identity(self, identity_id: str) -> dict[str, Any] | None:
+    async def get_identity(self, identity: ArmId) -> dict[str, Any] | None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        p = identity_id.split("/")
         try:
-            m = await self._client("msi", p[2]).user_assigned_identities.get(p[4], p[8])
+            m = await self._client("msi", identity.subscription or "").user_assigned_identities \
+                .get(identity.resource_group, identity.name)
         except ResourceNotFoundError:
             return None
         except Exception as e:
-            raise to_arm_error(e, f"reading identity {identity_id}") from e
+            raise to_arm_error(e, f"reading identity {identity}") from e
         return {"id": m.id, "principalId": m.principal_id, "clientId": m.client_id}
 
-    async def create_identity(self, identity_id: str, location: str) -> dict[str, Any]:
-        p = identity_id.split("/")
-        client = self._client("msi", p[2])
+    async def create_identity(self, identity: ArmId, location: str) -> dict[str, Any]:
+        client = self._client("msi", identity.subscription or "")
         try:
             m = await client.user_assigned_identities.create_or_update(
-                p[4], p[8], json.dumps({"location": location}).encode())
+                identity.resource_group, identity.name,
+                json.dumps({"location": location}).encode())
         except Exception as e:
-            raise to_arm_error(e, f"creating identity {identity_id}") from e
+            raise to_arm_error(e, f"creating identity {identity}") from e
         return {"id": m.id, "principalId": m.principal_id, "clientId": m.client_id}
 
     # -- role definitions ----------------------------------------------------
@@ -342,7 +328,7 @@ class Arm:
         from azure.core.rest import HttpRequest
 
         url = path if path.startswith("https://") else f"{self.endpoint}{quote(path, safe='/')}"
-        client = self._client("apps", subscription_of_path(path))
+        client = self._client("apps", subscription_in_path(path))
         return await client.send_request(HttpRequest(method, url, params=params, json=body))
 
     async def list_assignments(self, scope: str, filter: str | None = None) -> list[Assignment]:
@@ -406,17 +392,6 @@ class Arm:
                 return False
             raise err from e
         return True
-
-    async def get_assignment(self, scope: str, name: str) -> Assignment | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            found = await self._client("authz").role_assignments.get(scope, name)
-        except ResourceNotFoundError:
-            return None
-        except Exception as e:
-            raise to_arm_error(e, f"reading role assignment {name}") from e
-        return assignment_from_model(found)
 
     async def delete_assignment(self, assignment: Assignment) -> None:
         """DELETE a role assignment; already gone (204/404) is success."""

@@ -4,15 +4,16 @@
 (or app) on stdout; diagnostics go to stderr. Exit codes follow the contract:
 0 nothing left to retry, 75 at least one outcome is "retry", 2 usage or policy
 error or an unreadable FILE, 1 an unexpected internal error. The policy is
-loaded and validated before any ARM call. ``serve``, ``demo``, ``emulator``
-and ``bench`` live in their own modules, imported only when asked for.
+loaded and validated before any ARM call. ``serve`` lives in its own module;
+``demo``, ``emulator`` and ``bench`` are the top-level packages of the same
+names (development tools, not deployed to Azure: see .funcignore), imported
+only when asked for — the one place the service reaches them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import logging
 import sys
@@ -144,7 +145,7 @@ def _read_events(path: str) -> object:
 
 
 async def _run_warden(args: argparse.Namespace) -> int:
-    from handlers.reconcile import Warden, exit_code
+    from handlers.warden import Warden, exit_code
 
     warden = Warden.from_env()  # PolicyError before any ARM call
     async with warden:
@@ -165,10 +166,36 @@ async def _run_warden(args: argparse.Namespace) -> int:
     return exit_code(outcomes)
 
 
-def _delegate(module: str, func: str, arg: object) -> int:
-    mod = importlib.import_module(module)
-    rc = getattr(mod, func)(arg)
-    return int(rc or 0)
+def _not_in_this_build(command: str, e: ModuleNotFoundError) -> int:
+    """The development tools are not deployed: say so instead of a traceback."""
+    if e.name not in (command, f"{command}.cli"):
+        raise e
+    sys.stderr.write(f"error: the {command} command is not available in this build\n")
+    return EXIT_USAGE
+
+
+def _emulator(argv: list[str]) -> int:
+    try:
+        from emulator.cli import main as run
+    except ModuleNotFoundError as e:
+        return _not_in_this_build("emulator", e)
+    return int(run(argv) or 0)
+
+
+def _bench(argv: list[str]) -> int:
+    try:
+        from bench import main as run
+    except ModuleNotFoundError as e:
+        return _not_in_this_build("bench", e)
+    return int(run(argv) or 0)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        from demo import main as run
+    except ModuleNotFoundError as e:
+        return _not_in_this_build("demo", e)
+    return int(run(args) or 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -179,18 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for i, a in enumerate(argv):
         if not a.startswith("-"):
             if a == "emulator":
-                return _delegate("emulator.cli", "main", argv[i + 1:])
+                return _emulator(argv[i + 1:])
             if a == "lint":
-                return _delegate("handlers.lint.cli", "main", argv[i + 1:])
+                from handlers.lint.cli import main as lint
+
+                return int(lint(argv[i + 1:]) or 0)
             if a == "bench":
-                try:
-                    importlib.import_module("handlers.bench")
-                except ModuleNotFoundError as e:
-                    if e.name != "handlers.bench":
-                        raise
-                    sys.stderr.write("error: the bench command is not available in this build\n")
-                    return EXIT_USAGE
-                return _delegate("handlers.bench", "main", argv[i + 1:])
+                return _bench(argv[i + 1:])
             break
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
@@ -201,9 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A long-running host: its operators want one line per outcome by default.
         if args.verbose == 0:
             logging.getLogger("aca_warden").setLevel(logging.INFO)
-        return _delegate("handlers.serve", "main", args)
+        from handlers.serve import main as serve
+
+        return int(serve(args) or 0)
     if args.command == "demo":
-        return _delegate("handlers.demo", "main", args)
+        return _demo(args)
 
     from handlers.errors import ArmError, PolicyError, Transient
 
@@ -211,12 +235,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "handle":
             args.payload = _read_events(args.file)
         if args.command == "plan":
-            from handlers.events import canonical_app_id
+            from handlers.ids import WORKLOAD_TYPES, workload_id
 
-            if canonical_app_id(args.app_id) is None:
-                sys.stderr.write(f"error: not a container app id: {args.app_id!r} (expected "
-                                 "/subscriptions/<id>/resourceGroups/<rg>/providers/"
-                                 "Microsoft.App/containerApps/<name>)\n")
+            if workload_id(args.app_id) is None:
+                forms = " or ".join(f"/subscriptions/<id>/resourceGroups/<rg>/providers/{w.type}"
+                                    "/<name>" for w in WORKLOAD_TYPES)
+                sys.stderr.write(f"error: not a container app id: {args.app_id!r} "
+                                 f"(expected {forms})\n")
                 return EXIT_USAGE
         return asyncio.run(_run_warden(args))
     except PolicyError as e:

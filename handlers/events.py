@@ -1,26 +1,32 @@
-"""Raw Event Grid / CloudEvents JSON -> "what happened to which container app".
+"""Raw Event Grid / CloudEvents JSON -> "what happened to which workload" (pure).
 
 An event is a pointer, never the truth: all this module extracts is *which*
-app an event is about and whether it was written or deleted. The reconciler
-re-reads the app from ARM before acting, so tags, identities or statuses in
-the payload are never used for decisions.
+workload (a container app, or any type of ``handlers.ids.WORKLOAD_TYPES``) an
+event is about and whether it was written or deleted. The service re-reads
+the workload from ARM before acting, so tags, identities or statuses in the
+payload are never used for decisions.
 
-Every item of a payload becomes exactly one :class:`AppEvent`, in input order:
+Every item of a payload becomes exactly one :class:`AppEvent`, in input order
+(the contract's table "Events it reacts to"; ``<type>`` is the workload's
+resource type, e.g. ``Microsoft.App/containerApps``):
 
 ``write``
-    ``ResourceWriteSuccess`` for ``Microsoft.App/containerApps/write``, or for
-    ``Microsoft.Resources/tags/write`` on ``<app id>/providers/Microsoft.Resources/tags/default``
-    (or the bare app id); ARN ``Resources.CreatedOrUpdated`` of a container app.
+    ``ResourceWriteSuccess`` for ``<type>/write``, or for
+    ``Microsoft.Resources/tags/write`` on
+    ``<workload id>/providers/Microsoft.Resources/tags/default`` (or the bare
+    workload id); ``ResourceDeleteSuccess`` for
+    ``Microsoft.Resources/tags/delete`` on that tags resource (every tag removed:
+    the grants go with them); ``ResourceWriteFailure`` for ``<type>/write`` (an
+    accepted write that failed later, aca-warden's own included: ``failure`` is
+    set and the event is never taken as self-caused); ARN
+    ``Resources.CreatedOrUpdated`` of a workload.
 ``delete``
-    ``ResourceDeleteSuccess`` for ``Microsoft.App/containerApps/delete``; ARN
-    ``Resources.Deleted`` of a container app.
+    ``ResourceDeleteSuccess`` for ``<type>/delete``; ARN ``Resources.Deleted``
+    of a workload.
 ``ignored``
-    anything else: other event types, failures, cancels, actions, other
-    resource types, child resources of an app (``containerApps/x/authConfigs/y``),
-    tags of something that is not a container app, validation events, and
-    ``Microsoft.Resources/tags/delete`` (the contract's table does not list it;
-    grants of an app whose whole tags resource was deleted are revoked by the
-    next ``reconcile`` sweep).
+    anything else: other event types, other failures, cancels, actions, other
+    resource types, child resources of a workload (``containerApps/x/authConfigs/y``),
+    tags of something that is not a workload, validation events.
 ``refused``
     the item itself is unusable: not an object, a required field missing or of
     the wrong type, a resource id that is not a well-formed ARM id.
@@ -37,15 +43,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from handlers.ids import (
+    WORKLOAD_TYPES,
+    ArmId,
+    WorkloadType,
+    arm_path_problem,
+    workload_id,
+    workload_type,
+)
+
 __all__ = [
     "AppEvent",
     "EventKind",
     "parse_payload",
     "parse_event",
     "is_validation_event",
-    "canonical_app_id",
-    "arm_path_problem",
     "WRITE_SUCCESS",
+    "WRITE_FAILURE",
     "DELETE_SUCCESS",
     "ARN_CREATED_OR_UPDATED",
     "ARN_DELETED",
@@ -55,20 +69,18 @@ __all__ = [
 EventKind = Literal["write", "delete", "ignored", "refused"]
 
 WRITE_SUCCESS = "Microsoft.Resources.ResourceWriteSuccess"
+WRITE_FAILURE = "Microsoft.Resources.ResourceWriteFailure"
 DELETE_SUCCESS = "Microsoft.Resources.ResourceDeleteSuccess"
 ARN_CREATED_OR_UPDATED = "Microsoft.ResourceNotifications.Resources.CreatedOrUpdated"
 ARN_DELETED = "Microsoft.ResourceNotifications.Resources.Deleted"
 VALIDATION_EVENT = "Microsoft.EventGrid.SubscriptionValidationEvent"
 
-_APP_WRITE = "microsoft.app/containerapps/write"
-_APP_DELETE = "microsoft.app/containerapps/delete"
 _TAGS_WRITE = "microsoft.resources/tags/write"
-_APP_TYPE = "microsoft.app/containerapps"
-_TAGS_SUFFIX = ("providers", "microsoft.resources", "tags", "default")
+_TAGS_DELETE = "microsoft.resources/tags/delete"
+_TAGS_TYPE = "microsoft.resources/tags"
 
+_KINDS = ", ".join(w.type for w in WORKLOAD_TYPES)
 _OID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid")
-_FORBIDDEN_CHARS = "%\\?#"
-_MAX_ID_LENGTH = 4096
 
 
 @dataclass(frozen=True)
@@ -77,71 +89,18 @@ class AppEvent:
 
     event_id: str  # "" when the item has none
     kind: EventKind
-    app_id: str | None  # canonical container app id (write/delete; may be set on ignored)
+    app_id: str | None  # canonical workload id (write/delete; may be set on ignored)
     reason: str | None = None  # why ignored / refused (human readable)
     correlation_id: str | None = None
-    caller_oid: str | None = None
+    caller_oid: str | None = None  # who made the change (data.claims), when the event says
     caller_appid: str | None = None
     event_type: str | None = None
+    failure: bool = False  # a ResourceWriteFailure: never taken as aca-warden's own write
 
-
-def arm_path_problem(value: str) -> str | None:
-    """Why `value` is not a well-formed absolute ARM path, or None when it is.
-
-    Checked before anything becomes part of a URL: no empty, ``.`` or ``..``
-    segments, no trailing ``/``, no whitespace or control characters, none of
-    ``% \\ ? #``.
-    """
-    if not value:
-        return "it is empty"
-    if len(value) > _MAX_ID_LENGTH:
-        return f"it is longer than {_MAX_ID_LENGTH} characters"
-    if not value.startswith("/"):
-        return "it does not start with '/'"
-    for ch in value:
-        if ch in _FORBIDDEN_CHARS:
-            return f"it contains {ch!r}"
-        if ch.isspace() or not ch.isprintable():
-            return f"it contains whitespace or a control character ({ch!r})"
-    if value.endswith("/") and value != "/":
-        return "it ends with '/'"
-    for segment in value[1:].split("/"):
-        if segment == "":
-            return "it has an empty segment ('//')"
-        if segment in (".", ".."):
-            return f"it has a {segment!r} segment"
-    return None
-
-
-def _app_segments(segments: list[str]) -> str | None:
-    """The canonical app id when the first 8 segments name a container app."""
-    if len(segments) < 8:
-        return None
-    sub, rg, name = segments[1], segments[3], segments[7]
-    keywords = (segments[0], segments[2], segments[4], segments[5], segments[6])
-    expected = ("subscriptions", "resourcegroups", "providers", "microsoft.app", "containerapps")
-    if tuple(k.lower() for k in keywords) != expected:
-        return None
-    return (
-        f"/subscriptions/{sub.lower()}/resourceGroups/{rg}"
-        f"/providers/Microsoft.App/containerApps/{name}"
-    )
-
-
-def canonical_app_id(value: object) -> str | None:
-    """The canonical id of the container app `value` names, or None.
-
-    ``/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.App/containerApps/{name}``
-    with the subscription lower-case and the fixed words in this spelling; the
-    resource group and name are kept as given. Anything else (child resources,
-    other types, malformed ids) gives None.
-    """
-    if not isinstance(value, str) or arm_path_problem(value) is not None:
-        return None
-    segments = value[1:].split("/")
-    if len(segments) != 8:
-        return None
-    return _app_segments(segments)
+    @property
+    def workload(self) -> ArmId | None:
+        """The workload the event is about, parsed (None for ignored / refused items)."""
+        return workload_id(self.app_id) if self.kind in ("write", "delete") else None
 
 
 def is_validation_event(item: object) -> str | None:
@@ -294,7 +253,9 @@ def _parse_event(item: object) -> AppEvent:
             event_type=event_type,
         )
     handled = {
-        t.lower() for t in (WRITE_SUCCESS, DELETE_SUCCESS, ARN_CREATED_OR_UPDATED, ARN_DELETED)
+        t.lower()
+        for t in (WRITE_SUCCESS, WRITE_FAILURE, DELETE_SUCCESS, ARN_CREATED_OR_UPDATED,
+                  ARN_DELETED)
     }
     if lowered not in handled:
         return AppEvent(
@@ -329,9 +290,29 @@ def _claims(data: dict[str, Any]) -> tuple[str | None, str | None]:
     return oid, appid if isinstance(appid, str) and appid else None
 
 
+def _operation(event_type: str, operation: str) -> tuple[EventKind, WorkloadType | None, bool]:
+    """What a system-topic event's (type, operationName) asks for: (kind, the workload
+    type the operation names or None for the Tags API, whether the resource is the
+    tags resource); kind "ignored" for anything the table does not list."""
+    lowered, op = event_type.lower(), operation.lower()
+    owner, _, verb = op.rpartition("/")
+    if lowered == WRITE_SUCCESS.lower() and op == _TAGS_WRITE:
+        return "write", None, True
+    if lowered == DELETE_SUCCESS.lower() and op == _TAGS_DELETE:
+        return "write", None, True
+    wtype = workload_type(owner)
+    if wtype is None:
+        return "ignored", None, False
+    if lowered in (WRITE_SUCCESS.lower(), WRITE_FAILURE.lower()) and verb == "write":
+        return "write", wtype, False
+    if lowered == DELETE_SUCCESS.lower() and verb == "delete":
+        return "delete", wtype, False
+    return "ignored", None, False
+
+
 def _parse_resource_event(event_id: str, event_type: str, data: dict[str, Any]) -> AppEvent:
-    """ResourceWriteSuccess / ResourceDeleteSuccess from a subscription or RG system topic."""
-    is_write = event_type.lower() == WRITE_SUCCESS.lower()
+    """ResourceWriteSuccess / ResourceWriteFailure / ResourceDeleteSuccess from a
+    subscription or resource-group system topic."""
     problem = _string_problem(data, "operationName", "data.operationName", non_empty=True)
     problem = problem or _string_problem(data, "resourceUri", "data.resourceUri")
     if problem:
@@ -341,32 +322,48 @@ def _parse_resource_event(event_id: str, event_type: str, data: dict[str, Any]) 
     correlation = data.get("correlationId")
     correlation = correlation if isinstance(correlation, str) and correlation else None
     oid, appid = _claims(data)
+    failure = event_type.lower() == WRITE_FAILURE.lower()
 
-    def event(kind: EventKind, app_id: str | None, reason: str | None = None) -> AppEvent:
-        return AppEvent(event_id, kind, app_id, reason, correlation, oid, appid, event_type)
+    def event(kind: EventKind, app: ArmId | None, reason: str | None = None) -> AppEvent:
+        return AppEvent(event_id, kind, str(app) if app is not None else None, reason,
+                        correlation, oid, appid, event_type, failure and kind == "write")
 
-    op = operation.lower()
-    wanted: EventKind
-    if is_write and op in (_APP_WRITE, _TAGS_WRITE):
-        wanted = "write"
-    elif not is_write and op == _APP_DELETE:
-        wanted = "delete"
-    else:
+    wanted, wtype, tags_op = _operation(event_type, operation)
+    deleting_tags = tags_op and event_type.lower() == DELETE_SUCCESS.lower()
+    if wanted == "ignored":
         return event("ignored", None, f"operation {operation} of {event_type} is not handled")
 
     problem = arm_path_problem(uri)
     if problem is not None:
         return event("refused", None, f"data.resourceUri {uri!r} is not a valid ARM id: {problem}")
-    segments = uri[1:].split("/")
-    app_id = _app_segments(segments)
-    if app_id is None:
-        return event("ignored", None, f"resource {uri} is not a container app")
-    rest = tuple(s.lower() for s in segments[8:])
-    if not rest:
-        return event(wanted, app_id)
-    if wanted == "write" and rest == _TAGS_SUFFIX:
-        return event("write", app_id)
-    return event("ignored", app_id, f"resource {uri} is a child resource of a container app")
+    resource = ArmId.try_parse(uri)
+    if resource is None:
+        return event("ignored", None, f"resource {uri} is not a workload ({_KINDS})")
+    if tags_op and (resource.type or "").lower() == _TAGS_TYPE and resource.parent is not None:
+        target = resource.parent  # <workload>/providers/Microsoft.Resources/tags/default
+    elif deleting_tags:  # the contract names the tags resource only
+        return event("ignored", None, f"resource {uri} is not the tags resource of a workload")
+    else:
+        target = resource
+    owner = _owning_workload(target)
+    if owner is None:
+        return event("ignored", None, f"resource {uri} is not a workload ({_KINDS})")
+    if owner != target:
+        return event("ignored", owner, f"resource {uri} is a child resource of a workload")
+    if wtype is not None and owner.workload_type != wtype:
+        return event("ignored", None,
+                     f"operation {operation} does not match resource {uri}")
+    return event(wanted, owner)
+
+
+def _owning_workload(resource: ArmId) -> ArmId | None:
+    """The workload `resource` is, or lies below (a child resource), else None."""
+    current: ArmId | None = resource
+    while current is not None and current.providers:
+        if current.workload_type is not None:
+            return current
+        current = current.parent
+    return None
 
 
 def _parse_arn(event_id: str, event_type: str, data: dict[str, Any]) -> AppEvent:
@@ -381,12 +378,13 @@ def _parse_arn(event_id: str, event_type: str, data: dict[str, Any]) -> AppEvent
         return _refused(event_id, problem, event_type)
     resource_type: str = info["type"]
     resource_id: str = info["id"]
-    if resource_type.lower() != _APP_TYPE:
+    wtype = workload_type(resource_type)
+    if wtype is None:
         return AppEvent(
             event_id,
             "ignored",
             None,
-            reason=f"resource type {resource_type} is not Microsoft.App/containerApps",
+            reason=f"resource type {resource_type} is not a workload type",
             event_type=event_type,
         )
     problem = arm_path_problem(resource_id)
@@ -396,13 +394,13 @@ def _parse_arn(event_id: str, event_type: str, data: dict[str, Any]) -> AppEvent
             f"data.resourceInfo.id {resource_id!r} is not a valid ARM id: {problem}",
             event_type,
         )
-    app_id = canonical_app_id(resource_id)
-    if app_id is None:
+    app = workload_id(resource_id)
+    if app is None or app.workload_type != wtype:
         return _refused(
             event_id,
-            f"data.resourceInfo.id {resource_id} is not a container app id "
-            "(/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.App/containerApps/<name>)",
+            f"data.resourceInfo.id {resource_id} is not a {wtype.type} id "
+            f"(/subscriptions/<sub>/resourceGroups/<rg>/providers/{wtype.type}/<name>)",
             event_type,
         )
     kind: EventKind = "write" if event_type.lower() == ARN_CREATED_OR_UPDATED.lower() else "delete"
-    return AppEvent(event_id, kind, app_id, None, None, None, None, event_type)
+    return AppEvent(event_id, kind, str(app), None, None, None, None, event_type)

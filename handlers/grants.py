@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from .events import arm_path_problem
+from .ids import ArmId, arm_path_problem, is_guid
 from .policy import Policy, expand
 
 __all__ = [
@@ -82,9 +82,6 @@ _IDENTITY_ASSIGN = (
     "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
     "Microsoft.ManagedIdentity/userAssignedIdentities/probe/assign/action",
 )
-_GUID_RE = re.compile(
-    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-)
 _ROLE_DEF_RE = re.compile(
     r"^(/subscriptions/[^/]+)?/providers/Microsoft\.Authorization/roleDefinitions/([^/]+)$",
     re.IGNORECASE,
@@ -94,11 +91,6 @@ _SCOPE_FORMS = (
     "a full ARM id (/subscriptions/<sub>/...), a path relative to the app's resource group "
     "(Microsoft.Storage/storageAccounts/<name>) or '.' for the resource group"
 )
-_CANONICAL_WORDS = {
-    "subscriptions": "subscriptions",
-    "resourcegroups": "resourceGroups",
-    "providers": "providers",
-}
 
 
 @dataclass(frozen=True)
@@ -135,11 +127,6 @@ class Refusal:
         return out
 
 
-def is_guid(value: str) -> bool:
-    """True for a GUID in its 8-4-4-4-12 form."""
-    return bool(_GUID_RE.match(value))
-
-
 def role_guid_of(role: str) -> str | None:
     """The role-definition GUID a role reference names directly (GUID or id), else None."""
     if is_guid(role):
@@ -153,71 +140,44 @@ def role_guid_of(role: str) -> str | None:
 # --- scopes ----------------------------------------------------------------------------------
 
 
-def _structure(segments: list[str]) -> tuple[str | None, tuple[int, ...]]:
-    """(why the segments are not an ARM scope or None, indexes of the keyword segments)."""
-    if len(segments) < 2 or segments[0].lower() != "subscriptions":
-        return "it does not start with /subscriptions/<subscription>", ()
-    keywords = [0]
-    i = 2
-    if len(segments) > i and segments[i].lower() == "resourcegroups":
-        if len(segments) < i + 2:
-            return "resourceGroups has no name", ()
-        keywords.append(i)
-        i += 2
-    while i < len(segments):
-        if segments[i].lower() != "providers":
-            return f"expected 'providers' at segment {i + 1}, found {segments[i]!r}", ()
-        if len(segments) - (i + 2) < 2:
-            return "a provider path needs <Namespace>/<type>/<name>", ()
-        if "." not in segments[i + 1].strip("."):
-            return (
-                f"{segments[i + 1]!r} is not a resource provider namespace "
-                "(such as Microsoft.Storage)",
-                (),
-            )
-        keywords.append(i)
-        i += 2
-        while i + 1 < len(segments) and segments[i].lower() != "providers":
-            i += 2
-        if i < len(segments) and segments[i].lower() != "providers":
-            return f"resource type {segments[i]!r} has no name", ()
-    return None, tuple(keywords)
-
-
 def normalise_scope(scope: str, app_id: str) -> tuple[str | None, str | None]:
     """(absolute normalised scope, None) or (None, reason) for one written scope.
 
-    Validates before anything becomes a URL; canonical casing of the
-    ``subscriptions``/``resourceGroups``/``providers`` keywords, subscription
-    lower-case, everything else as written.
+    Validates before anything becomes a URL; the canonical spelling of
+    handlers.ids.ArmId (keywords, subscription lower-case, known types),
+    everything else as written.
     """
-    base = app_id.strip("/").split("/")[:4]
+    app = ArmId.try_parse(app_id)
+    base = app.parent if app is not None else None
+    while base is not None and base.providers:
+        base = base.parent  # the app's resource group
+    if base is None or base.resource_group is None:
+        return None, f"scope {scope!r} cannot be resolved: {app_id!r} is not in a resource group"
     if scope == ".":
-        segments = base
-    else:
-        problem = arm_path_problem(scope if scope.startswith("/") else "/" + scope)
-        if problem is not None:
-            return None, f"scope {scope!r} is malformed: {problem}"
-        if scope.startswith("/"):
-            segments = scope[1:].split("/")
-        else:
-            relative = scope.split("/")
-            if relative[0].lower() in ("subscriptions", "resourcegroups"):
-                return None, (
-                    f"scope {scope!r} is neither relative to the app's resource group "
-                    "nor a full ARM id (a full id starts with '/subscriptions/')"
-                )
-            if relative[0].lower() != "providers":
-                relative = ["providers", *relative]
-            segments = base + relative
-    problem, keywords = _structure(segments)
+        return str(base), None
+    problem = arm_path_problem(scope if scope.startswith("/") else "/" + scope)
     if problem is not None:
-        return None, f"scope {scope!r} is not an ARM scope: {problem}"
-    out = list(segments)
-    out[1] = out[1].lower()
-    for index in keywords:
-        out[index] = _CANONICAL_WORDS[out[index].lower()]
-    return "/" + "/".join(out), None
+        return None, f"scope {scope!r} is malformed: {problem}"
+    if scope.startswith("/"):
+        absolute = scope
+    else:
+        lowered = scope.lower()
+        if lowered.startswith(("subscriptions/", "resourcegroups/")) or lowered in (
+            "subscriptions", "resourcegroups"):
+            return None, (
+                f"scope {scope!r} is neither relative to the app's resource group "
+                "nor a full ARM id (a full id starts with '/subscriptions/')"
+            )
+        relative = scope if lowered.startswith("providers/") else f"providers/{scope}"
+        absolute = f"{base}/{relative}"
+    try:
+        parsed = ArmId.parse(absolute)
+    except ValueError as e:
+        return None, f"scope {scope!r} is not an ARM scope: {e}"
+    if parsed.subscription is None:
+        return None, (f"scope {scope!r} is not an ARM scope: it does not start with "
+                      "/subscriptions/<subscription>")
+    return str(parsed), None
 
 
 def scope_within(scope: str, allowed: str) -> bool:
@@ -445,7 +405,8 @@ def role_allowed(
     wanted = {role_name.lower(), role_guid.lower()} - {""}
     for entry in policy.allowed_roles:
         key = entry.strip().lower()
-        if key in wanted or (key.rsplit("/", 1)[-1] in wanted and "/" in key):
+        named = ArmId.try_parse(key) if key.startswith("/") else None
+        if key in wanted or (named is not None and (named.name or "") in wanted):
             return None
     listed = [r for r in policy.allowed_roles if r != "*"]
     if "*" in policy.allowed_roles and level != "broad":

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from handlers.ids import subscription_in_path
 from handlers.telemetry import arm_request
 
 __all__ = ["WritePacer"]
@@ -140,9 +141,7 @@ class WritePacer:
         self._policy: Any = None
 
     def bucket(self, url: str) -> _Bucket:
-        path = url.split("://", 1)[-1].split("?", 1)[0].lower()
-        parts = path.split("/")
-        sub = parts[parts.index("subscriptions") + 1] if "subscriptions" in parts[:-1] else ""
+        sub = subscription_in_path(url)
         if sub not in self._buckets:
             self._buckets[sub] = _Bucket(self.refill)
         return self._buckets[sub]

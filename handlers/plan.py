@@ -1,134 +1,55 @@
-"""Desired state versus current state: what one reconcile must change (pure, no I/O).
+"""Desired state versus observed state: what one convergence must change (pure, no I/O).
 
-The model
----------
-An app's *current* state is what ARM says right now (:class:`AppState`), plus
-the role assignments that exist for its system-assigned principal
-(:class:`Assignment`). Its *desired* state follows from the policy:
+:func:`make_plan` takes one :class:`Snapshot` (everything observe read about
+one workload) and the policy, and returns one frozen :class:`Plan`. The event
+path, ``plan APP_ID``, the sweep and a dry run all call it; nothing changes a
+plan once made.
+
+The workload's *desired* state follows from the policy:
 
 * every standard user-assigned identity attached, next to every identity the
-  app already carries (aca-warden never detaches anything);
+  workload already carries (aca-warden never detaches anything);
 * the system-assigned identity enabled when a grant tag needs it;
 * one role assignment per distinct (role, scope) that some grant tag asks for
-  and the policy admits.
+  and the policy admits, for the workload's *current* system principal.
 
-:func:`make_plan` compares the two and returns a :class:`Plan`: one identity
-PATCH body carrying the *full* desired identity map (or ``None``), the
-identities to create, the assignments to create and to revoke, and the
-refusals. It only ever revokes assignments that are ours (see
-:func:`is_ours`); an assignment a person made is never touched, even when it
-is identical to a grant — the grant is then already satisfied and nothing is
-written for it.
-
-Ownership outlives the app: an assignment is ours when its ``description`` is
-:func:`description_for` the app id AND its name is :func:`assignment_name` of
-(app id, principal, role GUID, scope), so cleanup can find exactly an app's
-grants after the app and its principal are gone.
+Compared with what exists, that gives the identities to create, one identity
+PATCH carrying the full desired map, the assignments to create, and the
+assignments to revoke: aca-warden's own (handlers.model.is_ours) that no tag
+asks for any more, that the policy no longer admits, or that hold a principal
+the workload no longer has (its system identity was switched off, or off and
+on again: principal rotation). A workload that is gone (404) is cleaned up:
+every assignment aca-warden made for it is revoked. An assignment a person
+made is never revoked; when it already grants what a tag asks for, nothing is
+written for that tag (a note says so).
 """
 
 from __future__ import annotations
 
-import re
-import uuid
+import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from handlers.grants import GrantRequest, Refusal, role_allowed
+from handlers.ids import ArmId
+from handlers.model import AppState, Assignment, RoleInfo
 from handlers.policy import Policy
 
 __all__ = [
-    "WARDEN_NS",
-    "AppState",
-    "Assignment",
-    "Create",
+    "Action",
+    "Grant",
     "Plan",
     "ResolvedGrant",
-    "RoleInfo",
-    "app_id_from_description",
-    "assignment_name",
-    "description_for",
-    "has_system_identity",
-    "is_ours",
+    "Revoke",
+    "Snapshot",
+    "identity_body",
     "make_plan",
-    "subscription_of",
+    "opted_out",
+    "outside_resource_groups",
 ]
 
-WARDEN_NS = uuid.UUID("6f1c1f0e-5b1a-4c59-9a53-0d7a4a3f7c21")
-_DESCRIPTION = "Managed by aca-warden for {app_id} (do not edit)"
-_DESCRIPTION_RE = re.compile(r"^Managed by aca-warden for (/subscriptions/.+) \(do not edit\)$")
-
-
-def assignment_name(app_id: str, principal_id: str, role_guid: str, scope: str) -> str:
-    """The deterministic GUID name of the assignment of a role at a scope for an app."""
-    key = "|".join([app_id.lower(), principal_id.lower(), role_guid.lower(), scope.lower()])
-    return str(uuid.uuid5(WARDEN_NS, key))
-
-
-def description_for(app_id: str) -> str:
-    """The description that marks an assignment as made by aca-warden for ``app_id``."""
-    return _DESCRIPTION.format(app_id=app_id)
-
-
-def app_id_from_description(description: str | None) -> str | None:
-    """The app id an aca-warden description names, else None."""
-    m = _DESCRIPTION_RE.match(description or "")
-    return m.group(1) if m else None
-
-
-def subscription_of(resource_id: str) -> str | None:
-    """The (lower-case) subscription id of an ARM id, else None."""
-    parts = resource_id.split("/")
-    if len(parts) > 2 and parts[0] == "" and parts[1].lower() == "subscriptions":
-        return parts[2].lower()
-    return None
-
-
-def has_system_identity(identity_type: str | None) -> bool:
-    """Whether an identity ``type`` value includes the system-assigned identity."""
-    return "systemassigned" in (identity_type or "").replace(" ", "").lower()
-
-
-@dataclass(frozen=True)
-class AppState:
-    """What ARM says about a container app right now (only what reconcile needs)."""
-
-    app_id: str
-    location: str | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
-    identity_type: str | None = None
-    principal_id: str | None = None
-    user_assigned: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """A role assignment as listed by ARM."""
-
-    id: str
-    name: str
-    scope: str
-    role_definition_id: str
-    principal_id: str
-    description: str | None = None
-
-    @property
-    def role_guid(self) -> str:
-        return self.role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.role_guid, self.scope.lower())
-
-
-@dataclass(frozen=True)
-class RoleInfo:
-    """A role definition, resolved from ARM."""
-
-    guid: str
-    name: str
-    id: str
-    level: str  # grants.classify_role: "floor" | "broad" | "ok"
-    why: str = ""  # grants.Classification.why: the action that makes it floor or broad
+Action = Literal["converge", "cleanup", "ignore"]
 
 
 @dataclass(frozen=True)
@@ -140,8 +61,24 @@ class ResolvedGrant:
 
 
 @dataclass(frozen=True)
-class Create:
-    """A role assignment to create (its name needs the principal: see assignment_name)."""
+class Snapshot:
+    """Everything one decision about one workload needs, read once (handlers.observe)."""
+
+    app: ArmId
+    state: AppState | None  # None: the workload is gone (ARM answered 404)
+    identities: Mapping[str, bool] = field(default_factory=dict)  # standard id -> exists
+    grants: tuple[ResolvedGrant, ...] = ()
+    grant_refusals: tuple[Refusal, ...] = ()
+    owned: tuple[Assignment, ...] = ()  # aca-warden's for this workload, any principal
+    held: tuple[Assignment, ...] = ()  # every assignment of the current system principal
+    missing_scopes: frozenset[str] = frozenset()  # lower-case; checked only when asked
+    role_names: Mapping[str, str] = field(default_factory=dict)  # role GUID -> name
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A role assignment to create for the workload's system principal."""
 
     role: RoleInfo
     scope: str
@@ -155,164 +92,214 @@ class Create:
         return f"grant {self.role.name} on {self.scope} (tag {', '.join(self.tags)})"
 
 
-@dataclass
-class Plan:
-    """What one reconcile of one app changes. Empty when the app is in line."""
+@dataclass(frozen=True)
+class Revoke:
+    """An assignment of aca-warden's to delete.
 
-    app_id: str
-    identity_patch: dict | None = None
+    ``unless_current``: it holds a principal the workload did not show when observed,
+    for a grant still wanted; it stays if that principal turns out to be the one the
+    identity PATCH leaves (another process enabled it meanwhile).
+    """
+
+    assignment: Assignment
+    role_name: str
+    unless_current: bool = False
+
+    def describe(self) -> str:
+        return f"revoke {self.role_name} on {self.assignment.scope}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one convergence of one workload changes; empty when it is in line."""
+
+    app: ArmId
+    action: Action
+    reason: str | None = None  # why it is left alone (action "ignore")
+    location: str | None = None
+    principal: str | None = None  # current system principal; None: the PATCH makes one
+    system: bool = False  # the system identity is wanted on after the PATCH
     enable_system: bool = False
-    attach: list[str] = field(default_factory=list)
-    create_identities: list[str] = field(default_factory=list)
-    creates: list[Create] = field(default_factory=list)
-    revokes: list[Assignment] = field(default_factory=list)
-    refusals: list[Refusal] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    role_names: dict[str, str] = field(default_factory=dict)
+    user_assigned: tuple[str, ...] = ()  # identities the workload carries already
+    attach: tuple[str, ...] = ()
+    create_identities: tuple[str, ...] = ()
+    grants: tuple[Grant, ...] = ()
+    revokes: tuple[Revoke, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def patches_identity(self) -> bool:
+        return self.enable_system or bool(self.attach)
+
+    @property
+    def identity_patch(self) -> dict[str, Any] | None:
+        """The identity PATCH body (the full desired map), or None when none is needed."""
+        if not self.patches_identity:
+            return None
+        return identity_body(self.system, (*self.user_assigned, *self.attach))
 
     @property
     def empty(self) -> bool:
-        return not (self.identity_patch or self.create_identities or self.creates or self.revokes)
+        return not (self.patches_identity or self.create_identities or self.grants
+                    or self.revokes)
 
-    def describe_revoke(self, a: Assignment) -> str:
-        role = self.role_names.get(a.role_guid, a.role_guid)
-        return f"revoke {role} on {a.scope}"
-
-    def changes(self) -> list[str]:
-        """Short human-readable strings, one per change, in the order they are applied."""
+    def changes(self) -> tuple[str, ...]:
+        """One short human-readable string per change, in the order apply makes them."""
         out = [f"create identity {i}" for i in self.create_identities]
         if self.enable_system:
             out.append("enable system-assigned identity")
         out += [f"attach identity {i}" for i in self.attach]
-        out += [c.describe() for c in self.creates]
-        out += [self.describe_revoke(a) for a in self.revokes]
-        return out
+        out += [g.describe() for g in self.grants]
+        out += [r.describe() for r in self.revokes]
+        return tuple(out)
 
 
-def is_ours(app_id: str, a: Assignment) -> bool:
-    """Whether aca-warden made assignment ``a`` for app ``app_id`` (description AND name)."""
-    if (a.description or "").lower() != description_for(app_id).lower():
-        return False  # ARM names are case-insensitive: so is the app id in the description
-    return a.name.lower() == assignment_name(app_id, a.principal_id, a.role_guid, a.scope)
-
-
-def _identity_body(system: bool, user_assigned: Iterable[str]) -> dict:
+def identity_body(system: bool, user_assigned: Iterable[str]) -> dict[str, Any]:
+    """An identity PATCH body carrying the full map (ARM replaces what it is sent)."""
     ua = list(user_assigned)
-    if system and ua:
-        kind = "SystemAssigned,UserAssigned"
-    elif system:
-        kind = "SystemAssigned"
-    elif ua:
-        kind = "UserAssigned"
-    else:
-        kind = "None"
-    body: dict = {"type": kind}
+    kind = {(True, True): "SystemAssigned,UserAssigned", (True, False): "SystemAssigned",
+            (False, True): "UserAssigned", (False, False): "None"}[(system, bool(ua))]
+    body: dict[str, Any] = {"type": kind}
     if ua:
         body["userAssignedIdentities"] = {i: {} for i in ua}
     return {"identity": body}
 
 
-def make_plan(
-    state: AppState,
-    policy: Policy,
-    *,
-    identities: Mapping[str, bool],
-    grants: Iterable[ResolvedGrant],
-    grant_refusals: Iterable[Refusal] = (),
-    existing: Iterable[Assignment] = (),
-    missing_scopes: Iterable[str] = (),
-) -> Plan:
-    """Compare ``state`` with what ``policy`` asks for and return the changes.
+def outside_resource_groups(app: ArmId, policy: Policy) -> str | None:
+    """Why ``app`` is outside ``apps.resource_groups``, else None (decided with no ARM call)."""
+    rg = (app.resource_group or "").lower()
+    if any(fnmatch.fnmatchcase(rg, p.lower()) for p in policy.resource_groups):
+        return None
+    return f"resource group {app.resource_group} is not in apps.resource_groups"
 
-    ``identities`` maps each expanded standard identity id to whether it exists.
-    ``grants`` are the syntactically valid, in-scope grant items with their roles
-    resolved; ``grant_refusals`` the ones grants.parse_grant_tags refused already.
-    ``existing`` are the role assignments of the app's current system principal
-    (ours and others'); ``missing_scopes`` scopes known not to exist (dry run).
-    """
-    app_id = state.app_id
-    plan = Plan(app_id=app_id, refusals=list(grant_refusals))
-    app_sub = subscription_of(app_id)
 
-    # -- standard identities --------------------------------------------------
-    have = {k.lower() for k in state.user_assigned}
-    wanted_ua: list[str] = list(state.user_assigned)
-    for ident, exists in identities.items():
+def opted_out(tags: Mapping[str, Any], policy: Policy) -> str | None:
+    """Why a workload with these tags is left entirely alone (the opt-out tag), else None."""
+    want = policy.opt_out_tag.lower()
+    if any(k.lower() == want and str(v).strip().lower() == "true" for k, v in tags.items()):
+        return f"opted out by tag {policy.opt_out_tag}"
+    return None
+
+
+def _revoke(a: Assignment, names: Mapping[str, str]) -> Revoke:
+    return Revoke(a, names.get(a.role_guid, a.role_guid))
+
+
+def make_plan(snap: Snapshot, policy: Policy) -> Plan:
+    """Compare ``snap`` with what ``policy`` asks for and return the changes."""
+    if snap.state is None:  # gone: every grant aca-warden made for it goes
+        return Plan(snap.app, "cleanup",
+                    revokes=tuple(_revoke(a, snap.role_names) for a in snap.owned),
+                    notes=snap.notes)
+    state = snap.state
+    why = opted_out(state.tags, policy)
+    if why is not None:
+        return Plan(snap.app, "ignore", reason=why)
+    refusals: list[Refusal] = list(snap.grant_refusals)
+    notes: list[str] = list(snap.notes)
+    attach, create, refused_ids = _standard_identities(snap, policy)
+    refusals += refused_ids
+
+    admitted = _admitted(snap, policy, refusals)
+    system = state.system_identity
+    enable = False
+    if admitted and not system:
+        if policy.enable_system_identity:
+            enable = system = True
+        else:
+            refusals += [Refusal(tag=tag, reason="grants go to the workload's system-assigned "
+                                 "identity, which is off, and [grants] enable_system_identity "
+                                 "is false") for g in admitted.values() for tag in g.tags]
+            admitted = {}
+
+    principal = state.principal_id if state.system_identity else None
+    grants, keep = _against_held(snap, admitted, principal, notes)
+    revokes = tuple(
+        Revoke(a, snap.role_names.get(a.role_guid, a.role_guid),
+               unless_current=enable and a.key in admitted)
+        for a in snap.owned if a.id.lower() not in keep)
+    return Plan(snap.app, "converge", location=state.location, principal=principal,
+                system=system, enable_system=enable, user_assigned=state.user_assigned,
+                attach=tuple(attach), create_identities=tuple(create), grants=grants,
+                revokes=revokes, refusals=tuple(refusals), notes=tuple(notes))
+
+
+def _standard_identities(snap: Snapshot, policy: Policy
+                         ) -> tuple[list[str], list[str], list[Refusal]]:
+    """(identities to attach, of which to create first, refusals)."""
+    assert snap.state is not None
+    have = {k.lower() for k in snap.state.user_assigned}
+    attach: list[str] = []
+    create: list[str] = []
+    refusals: list[Refusal] = []
+    for ident, exists in snap.identities.items():
         if ident.lower() in have:
             continue
         if not exists:
             if not policy.create_missing:
-                plan.refusals.append(Refusal(
+                refusals.append(Refusal(
                     reason="the standard identity does not exist "
-                    "(set [identities] create_missing = true to create it)",
-                    identity=ident))
+                    "(set [identities] create_missing = true to create it)", identity=ident))
                 continue
-            if subscription_of(ident) != app_sub:
-                plan.refusals.append(Refusal(
+            parsed = ArmId.try_parse(ident)
+            if parsed is None or parsed.subscription != snap.app.subscription:
+                refusals.append(Refusal(
                     reason="the standard identity does not exist and lies outside the "
-                    "app's subscription, so it is not created", identity=ident))
+                    "workload's subscription, so it is not created", identity=ident))
                 continue
-            plan.create_identities.append(ident)
+            create.append(ident)
         have.add(ident.lower())
-        wanted_ua.append(ident)
-        plan.attach.append(ident)
+        attach.append(ident)
+    return attach, create, refusals
 
-    # -- grants: roles, policy, one assignment per distinct (role, scope) --------
-    missing = {s.lower() for s in missing_scopes}
-    admitted: dict[tuple[str, str], Create] = {}
-    for g in grants:
+
+def _admitted(snap: Snapshot, policy: Policy, refusals: list[Refusal]
+              ) -> dict[tuple[str, str], Grant]:
+    """One grant per distinct (role, scope) the tags ask for and the policy admits."""
+    admitted: dict[tuple[str, str], Grant] = {}
+    for g in snap.grants:
         req = g.request
         if g.role is None:
-            plan.refusals.append(Refusal(
+            refusals.append(Refusal(
                 tag=req.tag, reason=f"unknown role '{req.role}': no role definition with "
                 "that name, GUID or id; use a role name as Azure shows it or its GUID"))
             continue
-        plan.role_names[g.role.guid.lower()] = g.role.name
         why = role_allowed(g.role.name, g.role.guid, g.role.level, policy, g.role.why)
         if why is not None:
-            plan.refusals.append(Refusal(tag=req.tag, reason=why))
+            refusals.append(Refusal(tag=req.tag, reason=why))
             continue
-        if req.scope.lower() in missing:
-            plan.refusals.append(Refusal(tag=req.tag, reason=f"scope {req.scope} does not exist"))
+        if req.scope.lower() in snap.missing_scopes:
+            refusals.append(Refusal(tag=req.tag, reason=f"scope {req.scope} does not exist"))
             continue
         key = (g.role.guid.lower(), req.scope.lower())
-        if key in admitted:
-            old = admitted[key]
-            if req.tag not in old.tags:
-                admitted[key] = Create(old.role, old.scope, old.tags + (req.tag,))
-        else:
-            admitted[key] = Create(g.role, req.scope, (req.tag,))
+        old = admitted.get(key)
+        if old is None:
+            admitted[key] = Grant(g.role, req.scope, (req.tag,))
+        elif req.tag not in old.tags:
+            admitted[key] = Grant(old.role, old.scope, (*old.tags, req.tag))
+    return admitted
 
-    system = has_system_identity(state.identity_type)
-    if admitted and not system:
-        if policy.enable_system_identity:
-            plan.enable_system = True
-            system = True
-        else:
-            for c in admitted.values():
-                for tag in c.tags:
-                    plan.refusals.append(Refusal(
-                        tag=tag, reason="grants go to the app's system-assigned identity, which "
-                        "is off, and [grants] enable_system_identity is false"))
-            admitted = {}
 
-    if plan.enable_system or plan.attach:
-        plan.identity_patch = _identity_body(system, wanted_ua)
-
-    # -- compare with what exists for the current principal ----------------------
+def _against_held(snap: Snapshot, admitted: Mapping[tuple[str, str], Grant],
+                  principal: str | None, notes: list[str]
+                  ) -> tuple[tuple[Grant, ...], set[str]]:
+    """(grants still to create, ids of aca-warden's assignments to keep)."""
+    owned = {a.id.lower() for a in snap.owned}
     ours: dict[tuple[str, str], Assignment] = {}
     foreign: dict[tuple[str, str], Assignment] = {}
-    for a in existing:
-        if state.principal_id and a.principal_id.lower() != state.principal_id.lower():
-            continue
-        (ours if is_ours(app_id, a) else foreign).setdefault(a.key, a)
-    for key, c in admitted.items():
+    if principal is not None:
+        for a in snap.held:
+            if a.principal_id.lower() == principal:
+                (ours if a.id.lower() in owned else foreign).setdefault(a.key, a)
+    grants: list[Grant] = []
+    keep: set[str] = set()
+    for key, g in admitted.items():
         if key in ours:
-            continue
-        if key in foreign:
-            plan.notes.append(f"{c.role.name} on {c.scope} is already granted by an assignment "
-                              f"aca-warden did not make ({foreign[key].name}); left alone")
-            continue
-        plan.creates.append(c)
-    plan.revokes = [a for key, a in ours.items() if key not in admitted]
-    return plan
+            keep.add(ours[key].id.lower())
+        elif key in foreign:
+            notes.append(f"{g.role.name} on {g.scope} is already granted by an assignment "
+                         f"aca-warden did not make ({foreign[key].name}); left alone")
+        else:
+            grants.append(g)
+    return tuple(grants), keep

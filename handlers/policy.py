@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import PolicyError
-from .events import arm_path_problem
+from .ids import ArmId, arm_path_problem
 
 __all__ = [
     "Policy",
@@ -83,16 +83,10 @@ def short_location(location: str) -> str:
 
 def _app_parts(app_id: str) -> tuple[str, str]:
     """(subscription lower-case, resource group as given) of an ARM id."""
-    segments = app_id.strip("/").split("/")
-    if (
-        len(segments) < 4
-        or segments[0].lower() != "subscriptions"
-        or segments[2].lower() != "resourcegroups"
-        or not segments[1]
-        or not segments[3]
-    ):
+    parsed = ArmId.try_parse(app_id)
+    if parsed is None or parsed.subscription is None or parsed.resource_group is None:
         raise ValueError(f"{app_id!r} is not a resource id inside a resource group")
-    return segments[1].lower(), segments[3]
+    return parsed.subscription, parsed.resource_group
 
 
 def expand(template: str, app_id: str, location: str | None) -> str:
@@ -128,11 +122,10 @@ def named_subscriptions(scopes: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """
     found: set[str] = set()
     for scope in scopes:
-        segments = scope.strip().strip("/").split("/")
-        if len(segments) >= 2 and segments[0].lower() == "subscriptions":
-            sub = segments[1].strip().lower()
-            if sub and "{" not in sub and "}" not in sub:
-                found.add(sub)
+        parsed = ArmId.try_parse(scope.strip())
+        sub = parsed.subscription if parsed is not None else None
+        if sub and "{" not in sub and "}" not in sub:
+            found.add(sub)
     return tuple(sorted(found))
 
 
@@ -172,10 +165,10 @@ def _sample(template: str) -> str:
 
 
 def _template_problem(
-    template: str, what: str, shape_problem: Callable[[list[str]], str | None]
+    template: str, what: str, shape_problem: Callable[[str], str | None]
 ) -> str | None:
     """What is wrong with `template`: its placeholders, or, filled with sample values,
-    its form as an ARM path (named `what`) or its segments' shape."""
+    its form as an ARM path (named `what`) or its shape as an id (None: not an id)."""
     problem = _placeholder_problem(template)
     if problem:
         return problem
@@ -183,26 +176,32 @@ def _template_problem(
     problem = arm_path_problem(filled)
     if problem:
         return f"not a well-formed {what}: {problem}"
-    return shape_problem(filled[1:].split("/"))
+    return shape_problem(filled)
 
 
-def _identity_shape_problem(segments: list[str]) -> str | None:
-    lowered = [s.lower() for s in segments]
-    if len(lowered) != 8 or [lowered[i] for i in (0, 2, 4, 5, 6)] != [
-        "subscriptions",
-        "resourcegroups",
-        "providers",
-        "microsoft.managedidentity",
-        "userassignedidentities",
-    ]:
+def _identity_shape_problem(filled: str) -> str | None:
+    parsed = ArmId.try_parse(filled)
+    if (
+        parsed is None
+        or parsed.resource_group is None
+        or not parsed.is_top_level
+        or (parsed.type or "").lower() != "microsoft.managedidentity/userassignedidentities"
+        or len(parsed.segments) != 8
+    ):
         return "not a user-assigned identity id"
     return None
 
 
-def _scope_shape_problem(segments: list[str]) -> str | None:
-    if len(segments) < 2 or segments[0].lower() != "subscriptions":
+def _scope_shape_problem(filled: str) -> str | None:
+    try:
+        parsed = ArmId.parse(filled)
+    except ValueError as e:
+        parsed, problem = None, f"not an ARM scope: {e}"
+    if parsed is None and not filled.lower().startswith("/subscriptions/"):
         return "it does not start with /subscriptions/<subscription>"
-    return None
+    if parsed is not None and parsed.subscription is None:
+        return "it does not start with /subscriptions/<subscription>"
+    return None if parsed is not None else problem
 
 
 def _identity_problem(template: str) -> str | None:

@@ -47,12 +47,12 @@ from aiohttp import web
 
 from handlers.errors import PolicyError
 from handlers.events import is_validation_event
-from handlers.reconcile import exit_code
+from handlers.warden import exit_code
 
 if TYPE_CHECKING:
     import argparse
 
-    from handlers.reconcile import Outcome, Warden
+    from handlers.warden import Outcome, Warden
 
 __all__ = ["make_app", "main", "MAX_BODY_BYTES", "DEFAULT_TIMEOUT", "DEFAULT_HOST", "DEFAULT_PORT"]
 
@@ -262,7 +262,7 @@ def main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from handlers.reconcile import Warden
+    from handlers.warden import Warden
 
     try:
         warden = Warden.from_env()

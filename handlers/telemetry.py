@@ -7,8 +7,10 @@ Two things live here, both cheap when unused:
   long-running-operation poll included, token requests not), and the outcome
   log line reports the event's figures.
 * :class:`Telemetry`, OpenTelemetry instruments on the ``aca_warden`` tracer
-  and meter: one span per event (``aca_warden.event``, ARM SDK spans nest
-  under it when azure-core tracing is on), and the metrics
+  and meter: one span per convergence (``aca_warden.converge``, ARM SDK spans
+  nest under it when azure-core tracing is on) and one per event
+  (``aca_warden.event``, under its convergence's, carrying every field of the
+  outcome line), and the metrics
   ``aca_warden.events`` (by result), ``aca_warden.arm.requests`` (by method
   and status class), ``aca_warden.arm.throttled`` (429s) and
   ``aca_warden.event.duration`` (ms, by result).
@@ -23,6 +25,7 @@ providers with in-memory exporters through :func:`enable`.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import time
@@ -31,8 +34,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ArmCalls", "Telemetry", "arm_request", "counting", "current_calls", "enable",
-           "active", "configure_from_env", "CONNECTION_STRING_ENV"]
+__all__ = ["ArmCalls", "Telemetry", "arm_request", "converge_scope", "counting", "current_calls",
+           "enable", "active", "configure_from_env", "CONNECTION_STRING_ENV"]
 
 log = logging.getLogger("aca_warden")
 
@@ -109,31 +112,44 @@ class Telemetry:
             self.throttled.add(1)
 
     @contextlib.contextmanager
-    def span(self, name: str = "aca_warden.event") -> Iterator[Any]:
+    def span(self, name: str) -> Iterator[Any]:
         with self.tracer.start_as_current_span(name) as span:
             yield span
 
-    def record_outcome(self, record: Mapping[str, Any], span: Any = None) -> None:
-        """Metrics (and span attributes) for one outcome record (the log line's fields)."""
+    def record_outcome(self, record: Mapping[str, Any], *, parent: Any = None,
+                       started_ns: int | None = None) -> None:
+        """Metrics and one ``aca_warden.event`` span for one outcome record (the log
+        line's fields), nested under the convergence's span `parent` when there is one."""
+        from opentelemetry import trace
+
         result = str(record.get("result"))
         self.events.add(1, {"result": result})
         if record.get("duration_ms") is not None:
             self.duration.record(float(record["duration_ms"]), {"result": result})
-        if span is not None and span.is_recording():
+        context = trace.set_span_in_context(parent) if parent is not None else None
+        span = self.tracer.start_span("aca_warden.event", context=context,
+                                      start_time=started_ns)
+        if span.is_recording():
             calls = record.get("arm_calls") or {}
-            span.set_attributes({k: v for k, v in {
+            span.set_attributes({
                 "aca_warden.event_id": record.get("event_id") or "",
                 "aca_warden.app": record.get("app") or "",
                 "aca_warden.correlation_id": record.get("correlation_id") or "",
+                "aca_warden.caller": record.get("caller") or "",
                 "aca_warden.result": result,
-                "aca_warden.changes": len(record.get("changes") or []),
-                "aca_warden.refused": len(record.get("refused") or []),
+                "aca_warden.reason": record.get("reason") or "",
+                "aca_warden.error": record.get("error") or "",
+                "aca_warden.changes": [str(c) for c in record.get("changes") or []],
+                "aca_warden.refused": [json.dumps(r) for r in record.get("refused") or []],
+                "aca_warden.notes": [str(n) for n in record.get("notes") or []],
+                "aca_warden.dry_run": bool(record.get("dry_run")),
                 "aca_warden.arm_requests": calls.get("requests", 0),
-            }.items()})
+            })
             if result == "retry":
                 from opentelemetry.trace import Status, StatusCode
 
                 span.set_status(Status(StatusCode.ERROR, str(record.get("error") or "retry")))
+        span.end()
 
 
 def enable(telemetry: Telemetry | None) -> None:
@@ -147,13 +163,14 @@ def active() -> Telemetry | None:
 
 
 @contextlib.contextmanager
-def event_scope() -> Iterator[tuple[ArmCalls, Any]]:
-    """Count ARM calls and, when telemetry is on, open the event's span."""
+def converge_scope() -> Iterator[tuple[ArmCalls, Any]]:
+    """Count the ARM calls of one convergence and, when telemetry is on, open its span
+    (``aca_warden.converge``: the ARM SDK's spans and its events' spans nest under it)."""
     with counting() as calls:
         if _active is None:
             yield calls, None
             return
-        with _active.span() as span:
+        with _active.span("aca_warden.converge") as span:
             yield calls, span
 
 

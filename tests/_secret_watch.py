@@ -172,7 +172,7 @@ class SecretWatch:
 
     def start(self) -> None:
         from emulator import auth
-        from handlers import reconcile
+        from handlers import report as reconcile
 
         auth.SECRET_LISTENERS.append(self.secrets.add)
         self._undo.append(lambda: auth.SECRET_LISTENERS.remove(self.secrets.add))

@@ -15,9 +15,41 @@ resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = {
   name: topicName
 }
 
-resource eventSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = {
+// The contract's table "Events it reacts to", exactly: Event Grid ANDs advanced filters,
+// so each event type gets its own subscription with the operations admitted for it.
+// StringIn compares case-insensitively, as ARM names are.
+var filters = [
+  {
+    suffix: ''
+    eventType: 'Microsoft.Resources.ResourceWriteSuccess'
+    operations: [
+      'Microsoft.App/containerApps/write'
+      'Microsoft.App/jobs/write'
+      'Microsoft.Resources/tags/write'
+    ]
+  }
+  {
+    suffix: '-deletes'
+    eventType: 'Microsoft.Resources.ResourceDeleteSuccess'
+    operations: [
+      'Microsoft.App/containerApps/delete'
+      'Microsoft.App/jobs/delete'
+      'Microsoft.Resources/tags/delete'
+    ]
+  }
+  {
+    suffix: '-failures'
+    eventType: 'Microsoft.Resources.ResourceWriteFailure'
+    operations: [
+      'Microsoft.App/containerApps/write'
+      'Microsoft.App/jobs/write'
+    ]
+  }
+]
+
+resource eventSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = [for f in filters: {
   parent: topic
-  name: name
+  name: '${name}${f.suffix}'
   properties: {
     destination: {
       endpointType: 'AzureFunction'
@@ -31,19 +63,13 @@ resource eventSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@
     eventDeliverySchema: 'EventGridSchema'
     filter: {
       includedEventTypes: [
-        'Microsoft.Resources.ResourceWriteSuccess'
-        'Microsoft.Resources.ResourceDeleteSuccess'
+        f.eventType
       ]
-      // StringIn compares case-insensitively, as ARM names are.
       advancedFilters: [
         {
           operatorType: 'StringIn'
           key: 'data.operationName'
-          values: [
-            'Microsoft.App/containerApps/write'
-            'Microsoft.App/containerApps/delete'
-            'Microsoft.Resources/tags/write'
-          ]
+          values: f.operations
         }
       ]
     }
@@ -64,6 +90,6 @@ resource eventSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@
       }
     }
   }
-}
+}]
 
-output id string = eventSubscription.id
+output ids array = [for (f, i) in filters: eventSubscription[i].id]

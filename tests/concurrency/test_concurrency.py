@@ -25,8 +25,8 @@ import pytest
 from integration.conftest import World, running_emulator, service_warden
 
 from emulator import Emulator, EmulatorThread
-from handlers.plan import description_for
-from handlers.reconcile import Warden
+from handlers.model import description_for
+from handlers.warden import Warden
 
 ROOT = Path(__file__).resolve().parents[2]
 TAGS = {"grant:rg": "Reader@.",

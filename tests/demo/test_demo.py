@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.demo import DEMO_POLICY, Check, DemoResult, run_demo
+from demo import DEMO_POLICY, Check, DemoResult, run_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = re.compile(r"^step +\| expected +\| observed +\| ok$", re.MULTILINE)

@@ -17,7 +17,7 @@ import pytest
 from integration.conftest import running_emulator, warden_factory
 
 from emulator import Emulator
-from handlers.reconcile import Warden
+from handlers.warden import Warden
 
 ROLES = ("Reader", "Storage Blob Data Reader", "Key Vault Secrets User")
 TEMPLATE = ("/subscriptions/{subscription}/resourceGroups/{resourceGroup}/providers/"

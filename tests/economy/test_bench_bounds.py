@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from handlers.bench import Bounds, Config, RunResult, checks
+from bench import Bounds, Config, RunResult, checks
 
 CFG = Config(apps=100, grants=2, latency_ms=30, bucket=None, runs=1)
 GOOD = RunResult(apps=100, wall_s=2.5, arm_s=1.0, exit_code=0, peak_rss_mb=90.0,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers import bench
+import bench
 
 
 def test_smoke_burst_passes_every_bound(capsys: pytest.CaptureFixture[str]) -> None:

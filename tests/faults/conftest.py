@@ -14,7 +14,7 @@ import pytest
 from integration.conftest import World, running_emulator, warden_factory
 
 from emulator import Emulator
-from handlers.reconcile import Outcome, Warden
+from handlers.warden import Outcome, Warden
 
 STD = "std"
 TAGS = {"grant:rg": "Reader@.",
@@ -59,7 +59,7 @@ async def deliver_until_done(make: Callable[..., Warden], events: list[dict[str,
 
 
 def ours(world: World, app: str) -> list[dict[str, Any]]:
-    from handlers.plan import description_for
+    from handlers.model import description_for
 
     app_id = world.app_id(app)
     return [a for a in world.emu.role_assignments()

@@ -2,7 +2,7 @@
 
 Each scenario runs the two halves of an app's life under the fault: the first
 reconcile (GET app, standard identity, role definitions, assignments list,
-identity PATCH and its long-running-operation poll, assignment PUTs), then a
+identity PATCH, assignment PUTs; the PATCH's operation is never polled), then a
 re-tag (a PUT and a DELETE). A fault that outlasts azure-core's retries makes
 the outcome ``retry``; the event is delivered again (to a fresh process) until
 it is not. The end state is checked every time: converged, no duplicate, no
@@ -23,7 +23,6 @@ CALLS = {
     "role-definition": ("GET", r"/roleDefinitions"),
     "standard-identity": ("GET", r"/userAssignedIdentities/std$"),
     "identity-patch": ("PATCH", r"/containerApps/app1$"),
-    "patch-lro-poll": ("GET", r"/containerappOperation"),
     "assignment-put": ("PUT", r"/roleAssignments/"),
     "assignment-delete": ("DELETE", r"/roleAssignments/"),
 }

@@ -48,15 +48,25 @@ def test_event_subscription_schema_batch_retry_dead_letter_and_filter() -> None:
     assert "endpointType: 'AzureFunction'" in sub
     assert "retryPolicy:" in sub and "deadLetterDestination:" in sub
     assert "endpointType: 'StorageBlob'" in sub
-    ops = re.search(
-        r"operatorType: 'StringIn'\s*key: 'data.operationName'\s*values: \[(.*?)\]", sub, re.S
-    )
-    assert ops is not None
-    assert sorted(re.findall(r"'([^']+)'", ops.group(1))) == [
-        "Microsoft.App/containerApps/delete",
-        "Microsoft.App/containerApps/write",
-        "Microsoft.Resources/tags/write",
-    ]
+    assert re.search(r"includedEventTypes: \[\s*f\.eventType\s*\]", sub)
+    assert re.search(r"operatorType: 'StringIn'\s*key: 'data.operationName'\s*values: f.operations",
+                     sub)
+    admitted = {
+        (m.group(1), op)
+        for m in re.finditer(r"eventType: '([^']+)'\s*operations: \[(.*?)\]", sub, re.S)
+        for op in re.findall(r"'([^']+)'", m.group(2))
+    }
+    # exactly the contract's table (types and data.operationName values), jobs included
+    write = "Microsoft.Resources.ResourceWriteSuccess"
+    delete = "Microsoft.Resources.ResourceDeleteSuccess"
+    failure = "Microsoft.Resources.ResourceWriteFailure"
+    assert admitted == {
+        (write, "Microsoft.App/containerApps/write"), (write, "Microsoft.App/jobs/write"),
+        (write, "Microsoft.Resources/tags/write"),
+        (delete, "Microsoft.App/containerApps/delete"), (delete, "Microsoft.App/jobs/delete"),
+        (delete, "Microsoft.Resources/tags/delete"),
+        (failure, "Microsoft.App/containerApps/write"), (failure, "Microsoft.App/jobs/write"),
+    }
     events = read("events.bicep")
     batch = re.search(r"@maxValue\((\d+)\)\n(?:@.*\n)*param maxEventsPerBatch int = (\d+)", events)
     assert batch is not None and int(batch.group(2)) <= int(batch.group(1)) <= 10
@@ -170,3 +180,16 @@ def test_postdeploy_outside_azd_explains_itself(tmp_path: Path) -> None:
     assert code == 2
     assert "WARDEN_FUNCTION_APP_ID" in output
     assert calls == []
+
+
+def test_funcignore_and_the_layout_agree_only_the_service_is_deployed() -> None:
+    root = Path(__file__).resolve().parents[2]
+    ignored = {line.strip().rstrip("/") for line in (root / ".funcignore").read_text().split("\n")
+               if line.strip() and not line.startswith("#")}
+    packages = {p.parent.name for p in root.glob("*/__init__.py")}
+    assert "handlers" in packages and "handlers" not in ignored
+    # every other top-level package is a development tool and stays out of the deployment
+    assert packages - {"handlers"} <= ignored, packages - ignored
+    assert {"demo", "bench", "emulator", "tests"} <= ignored
+    assert not (root / "handlers" / "demo").exists()
+    assert not (root / "handlers" / "bench.py").exists()

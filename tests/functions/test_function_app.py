@@ -262,7 +262,7 @@ class _RecordingWarden:
 
 
 def test_worker_exit_closes_the_warden(monkeypatch: pytest.MonkeyPatch) -> None:
-    from handlers.reconcile import Warden
+    from handlers.warden import Warden
 
     made: list[_RecordingWarden] = []
 

@@ -25,13 +25,14 @@ from hypothesis import strategies as st
 
 from handlers.events import arm_path_problem, parse_payload
 from handlers.policy import Policy
-from handlers.reconcile import Warden
+from handlers.warden import Warden
 
 from .conftest import budget
 
 SUB = "5f6e7d8c-1a2b-4c3d-9e8f-0a1b2c3d4e5f"
 WRITE = "Microsoft.Resources.ResourceWriteSuccess"
 DELETE = "Microsoft.Resources.ResourceDeleteSuccess"
+FAILURE = "Microsoft.Resources.ResourceWriteFailure"
 ARN_W = "Microsoft.ResourceNotifications.Resources.CreatedOrUpdated"
 ARN_D = "Microsoft.ResourceNotifications.Resources.Deleted"
 KINDS = ("write", "delete", "ignored", "refused")
@@ -86,12 +87,13 @@ resource_uris = app_like_uris | st.builds(uri_from, st.lists(hostile_segments, m
 operations = st.sampled_from([
     "Microsoft.App/containerApps/write", "microsoft.app/containerapps/WRITE",
     "Microsoft.App/containerApps/delete", "Microsoft.Resources/tags/write",
+    "Microsoft.Resources/tags/delete",
     "Microsoft.App/containerApps/listSecrets/action", "Microsoft.Storage/storageAccounts/write",
     "Microsoft.App/containerApps/write ", "",
 ]) | st.text(max_size=60)
 event_types = st.sampled_from([
     WRITE, DELETE, WRITE.lower(), DELETE.upper(), ARN_W, ARN_D,
-    "Microsoft.Resources.ResourceWriteFailure", "Microsoft.Resources.ResourceActionSuccess",
+    FAILURE, "Microsoft.Resources.ResourceActionSuccess",
     "Microsoft.EventGrid.SubscriptionValidationEvent", "",
 ]) | st.text(max_size=40)
 maybe = st.sampled_from(["keep", "drop", "garble"])
@@ -145,12 +147,12 @@ _ORACLE = re.compile(
 )
 
 
-def oracle_app(uri: object, tags_allowed: bool) -> str | None:
+def oracle_app(uri: object, tags_allowed: bool, tags_only: bool = False) -> str | None:
     """The canonical app a resource id names, by a regular expression (independent code)."""
     if not isinstance(uri, str) or len(uri) > 4096:
         return None
     m = _ORACLE.match(uri)
-    if not m or (m.group(4) and not tags_allowed):
+    if not m or (m.group(4) and not tags_allowed) or (tags_only and not m.group(4)):
         return None
     sub, rg, name = m.group(1), m.group(2), m.group(3)
     if any(s in (".", "..") or not s.isprintable() for s in (sub, rg, name)):
@@ -179,12 +181,14 @@ def expected_app(item: object) -> tuple[str | None, str | None]:
     op = data.get("operationName")
     if not isinstance(op, str):
         return None, None
-    if et == WRITE.lower() and op.lower() == "microsoft.app/containerapps/write":
-        return "write", oracle_app(data.get("resourceUri"), True)
+    if et in (WRITE.lower(), FAILURE.lower()) and op.lower() == "microsoft.app/containerapps/write":
+        return "write", oracle_app(data.get("resourceUri"), et == WRITE.lower())
     if et == WRITE.lower() and op.lower() == "microsoft.resources/tags/write":
         return "write", oracle_app(data.get("resourceUri"), True)
     if et == DELETE.lower() and op.lower() == "microsoft.app/containerapps/delete":
         return "delete", oracle_app(data.get("resourceUri"), False)
+    if et == DELETE.lower() and op.lower() == "microsoft.resources/tags/delete":
+        return "write", oracle_app(data.get("resourceUri"), True, tags_only=True)
     return None, None
 
 
@@ -305,7 +309,7 @@ def test_service_path_never_raises_and_touches_arm_only_for_apps(batch: list[Any
         json.dumps(o.to_json())  # every outcome can be printed
     for name, args in arm.calls:
         if name in ("get_app",):
-            assert args[0].lower() in apps
+            assert str(args[0]).lower() in apps
         assert name in ("own_identity", "get_app", "list_assignments"), name
 
 

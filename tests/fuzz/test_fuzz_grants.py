@@ -25,9 +25,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers.grants import classify_permissions, parse_grant_tags
-from handlers.plan import AppState, ResolvedGrant, RoleInfo, make_plan
+from handlers.ids import ArmId
+from handlers.model import AppState, RoleInfo
+from handlers.plan import ResolvedGrant, Snapshot, make_plan
 from handlers.policy import Policy
-from handlers.reconcile import Warden
+from handlers.warden import Warden
 
 from .conftest import budget
 
@@ -289,30 +291,31 @@ def plan_for(tags: dict[str, str], policy: Policy) -> Any:
     for r in requests:
         d = find_role(r.role)
         grants.append(ResolvedGrant(r, role_info(d) if d else None))
-    state = AppState(app_id=APP, location="eastus", tags=tags, identity_type="SystemAssigned",
-                     principal_id=PRINCIPAL)
-    return make_plan(state, policy, identities={}, grants=grants, grant_refusals=refusals)
+    state = AppState(app=ArmId.parse(APP), location="eastus", tags=tags,
+                     identity_type="SystemAssigned", principal_id=PRINCIPAL)
+    return make_plan(Snapshot(state.app, state, grants=tuple(grants),
+                              grant_refusals=tuple(refusals)), policy)
 
 
 @budget(0.12)
 @given(tag_maps, policies)
 def test_planned_grants_pass_an_independent_oracle(tags: dict[str, str], policy: Policy) -> None:
     plan = plan_for(tags, policy)
-    for c in plan.creates:
+    for c in plan.grants:
         role = BY_GUID[c.role.guid]
         assert oracle_role_ok(role, policy), (role["properties"]["roleName"], policy)
         assert oracle_scope_ok(c.scope, allowed_of(policy)), c.scope
         assert c.tags and all(t in tags for t in c.tags)
     for r in plan.refusals:
         assert r.reason and (r.tag in tags or r.identity), r
-    assert len({c.key for c in plan.creates}) == len(plan.creates)  # one assignment per grant
+    assert len({c.key for c in plan.grants}) == len(plan.grants)  # one assignment per grant
 
 
 @budget(0.01)  # a finite space (about 240 cases): hypothesis stops when it has seen them all
 @given(st.sampled_from([w for w in ROLE_WORDS if w.strip()] + ["Reader"]), policies)
 def test_confusable_and_privileged_role_names_never_pass(role: str, policy: Policy) -> None:
     plan = plan_for({"grant:x": f"{role}@."}, policy)
-    for c in plan.creates:
+    for c in plan.grants:
         assert oracle_role_ok(BY_GUID[c.role.guid], policy)
         assert not oracle_floor(BY_GUID[c.role.guid]["properties"]["permissions"])
 

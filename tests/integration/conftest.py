@@ -18,7 +18,7 @@ import pytest
 from emulator import Deployment, Emulator
 from handlers.azure import Arm
 from handlers.policy import Policy
-from handlers.reconcile import Warden
+from handlers.warden import Warden
 
 READER = "Reader"
 BLOB_READER = "Storage Blob Data Reader"

@@ -24,7 +24,8 @@ from emulator.rbac import permits
 from handlers.azure import Arm
 from handlers.errors import Permanent
 from handlers.grants import classify_permissions
-from handlers.plan import Assignment
+from handlers.ids import ArmId
+from handlers.model import Assignment
 from handlers.policy import Policy
 
 from .conftest import BLOB_READER, READER, World, service_warden
@@ -76,9 +77,11 @@ async def job_gets_identity(world: World, name: str, omit: tuple[str, ...]) -> s
     job = f"{world.rg}/providers/Microsoft.App/jobs/{name}"
     world.emu.seed_resource(job, {"location": "eastus", "identity": {"type": "None"}})
     warden = service_warden(world.emu, Policy(), omit_actions=omit)
-    arm: Arm = warden.arm
+    arm = warden.arm
+    assert isinstance(arm, Arm)
     try:
-        after = await arm.patch_app(job, {"identity": {"type": "SystemAssigned"}})
+        await arm.patch_app(ArmId.parse(job), {"identity": {"type": "SystemAssigned"}})
+        after = await arm.get_app(ArmId.parse(job)) or {}
     except Exception as e:  # noqa: BLE001 - the refusal is the result
         return str(e)
     finally:
@@ -128,7 +131,7 @@ async def test_missing_identity_is_created_with_managed_identity_contributor_onl
     arm = Arm.from_env(emu.env)
     try:
         with pytest.raises(Permanent) as refused:
-            await arm.create_identity(std2, "eastus")
+            await arm.create_identity(ArmId.parse(std2), "eastus")
     finally:
         await arm.close()
     assert refused.value.status == 403 and (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from handlers.plan import description_for
+from handlers.model import description_for
 
 from .conftest import BLOB_READER, READER
 
@@ -101,13 +101,14 @@ async def test_delete_event_cleans_up(world, warden):
     [out] = await warden.handle_payload(world.event(
         world.app_id("app1"), op="Microsoft.App/containerApps/delete",
         event_type="Microsoft.Resources.ResourceDeleteSuccess"))
-    assert out.result == "deleted" and out.changes == []
+    assert out.result == "deleted" and list(out.changes) == []
 
 
 async def test_other_events_are_ignored_without_arm_requests(world, warden):
     app_id = world.app_id("app1")
     items = [
-        world.event(app_id, event_type="Microsoft.Resources.ResourceWriteFailure"),
+        world.event(app_id, event_type="Microsoft.Resources.ResourceWriteFailure",
+                    op="Microsoft.Resources/tags/write"),
         world.event(app_id, event_type="Microsoft.Resources.ResourceWriteCancel"),
         world.event(app_id, event_type="Microsoft.Resources.ResourceActionSuccess",
                     op="Microsoft.App/containerApps/listSecrets/action"),

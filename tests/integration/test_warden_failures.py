@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.reconcile import exit_code
+from handlers.warden import exit_code
 
 from .conftest import READER
 
@@ -97,6 +97,6 @@ async def test_conflicting_foreign_assignment_is_reported_not_retried(world, war
     events = await world.create_app("app1", ONE)
     world.emu.inject_fault("PUT", r"roleAssignments", 409, "RoleAssignmentExists", count=1)
     [out] = await warden.handle_payload(events)
-    assert out.result == "applied" and out.refused == []
+    assert out.result == "applied" and list(out.refused) == []
     assert out.notes and "did not make" in out.notes[0]
     assert exit_code([out]) == 0

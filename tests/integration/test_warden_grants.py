@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from handlers.plan import description_for
+from handlers.model import description_for
 
 from .conftest import BLOB_READER, READER
 
@@ -55,14 +55,14 @@ async def test_custom_role_with_not_actions_passes_floor(world, warden):
                                     not_actions=[])
     events = await world.create_app("app1", {"grant:c": f"{custom}@."})
     [out] = await warden.handle_payload(events)
-    assert out.result == "applied" and out.refused == []
+    assert out.result == "applied" and list(out.refused) == []
 
 
 async def test_broad_role_allowed_when_named(world, make_warden):
     warden = make_warden(allowed_roles=("Contributor",))
     events = await world.create_app("app1", {"grant:c": "Contributor@."})
     [out] = await warden.handle_payload(events)
-    assert out.result == "applied" and out.refused == []
+    assert out.result == "applied" and list(out.refused) == []
 
 
 async def test_role_that_writes_tags_is_refused_by_default_so_no_self_escalation(world, warden):
@@ -84,7 +84,7 @@ async def test_role_that_writes_tags_is_granted_when_named(world, make_warden):
     warden = make_warden(allowed_roles=("*", "Tag Contributor"))
     events = await world.create_app("app1", {"grant:t": "Tag Contributor@."})
     [out] = await warden.handle_payload(events)
-    assert out.result == "applied" and out.refused == [], out
+    assert out.result == "applied" and list(out.refused) == [], out
 
 
 async def test_removed_tag_revokes_only_its_grant(world, warden):
@@ -94,7 +94,8 @@ async def test_removed_tag_revokes_only_its_grant(world, warden):
     principal = world.principal("app1")
     assert len(world.assignments(principal)) == 2
     [out] = await warden.handle_payload(await world.set_tags("app1", {"grant:rg": f"{READER}@."}))
-    assert out.result == "applied" and out.changes == [f"revoke {BLOB_READER} on {world.storage}"]
+    assert out.result == "applied"
+    assert list(out.changes) == [f"revoke {BLOB_READER} on {world.storage}"]
     assert [a["properties"]["scope"] for a in world.assignments(principal)] == [world.rg]
 
 
@@ -132,7 +133,7 @@ async def test_tightened_policy_revokes_and_reports(world, make_warden):
     strict = make_warden(allowed_roles=(BLOB_READER,))
     [out] = await strict.handle_payload(world.event(world.app_id("app1")))
     assert out.result == "applied"
-    assert out.changes == [f"revoke {READER} on {world.rg}"]
+    assert list(out.changes) == [f"revoke {READER} on {world.rg}"]
     assert "grant:rg" in refused_tags(out)
     assert world.assignments(world.principal("app1")) == []
 
@@ -219,7 +220,7 @@ async def test_custom_tag_prefix_and_opt_out_tag(world, make_warden):
     warden = make_warden(tag_prefix="access/", opt_out_tag="hands-off")
     tags = {"Access/rg": f"{READER}@.", "grant:ignored": "Owner@."}
     [out] = await warden.handle_payload(await world.create_app("app1", tags))
-    assert out.result == "applied" and out.refused == []
+    assert out.result == "applied" and list(out.refused) == []
     assert len(world.assignments(world.principal("app1"))) == 1
     events = await world.create_app("app2", {"access/x": f"{READER}@.", "HANDS-OFF": "True"})
     [out] = await warden.handle_payload(events)

@@ -427,7 +427,7 @@ def test_the_command_as_a_user_runs_it() -> None:
 
 
 def test_the_service_never_imports_lint() -> None:
-    code = ("import sys, function_app, handlers.cli, handlers.reconcile, handlers.serve\n"
+    code = ("import sys, function_app, handlers.cli, handlers.warden, handlers.serve\n"
             "handlers.cli.build_parser()\n"
             "print(sorted(m for m in sys.modules if m.startswith(('handlers.lint', 'pycep', "
             "'lark'))))\n")

@@ -19,7 +19,7 @@ from integration.conftest import World, running_emulator, service_warden
 from emulator import Emulator
 from handlers import telemetry
 from handlers.audit import CHANGE, REFUSAL, AuditStream
-from handlers.reconcile import Warden
+from handlers.warden import Warden
 
 TAGS = {"grant:rg": "Reader@.", "grant:bad": "Owner@.", "grant:far": "Reader@/subscriptions/x"}
 
@@ -73,7 +73,7 @@ async def test_one_json_log_line_per_outcome_with_arm_calls(world, emu, caplog) 
                           "duration_ms", "arm_calls", "error"}
     assert first["event_id"] == outs[0].event_id and first["app"] == outs[0].app
     assert first["correlation_id"] == events[0]["data"]["correlationId"]
-    assert first["result"] == "applied" and first["changes"] == outs[0].changes
+    assert first["result"] == "applied" and first["changes"] == list(outs[0].changes)
     assert sorted(r["tag"] for r in first["refused"]) == ["grant:bad", "grant:far"]
     assert all(r["reason"] for r in first["refused"])
     assert first["duration_ms"] >= 0
@@ -197,8 +197,8 @@ async def test_audit_stream_publishes_one_cloudevent_per_change_and_refusal(worl
     received = emu.topics.received("audit")
     changes = [e for e in received if e["type"] == CHANGE]
     refusals = [e for e in received if e["type"] == REFUSAL]
-    assert [e["data"]["change"] for e in changes] == out.changes + out2.changes
-    assert [e["data"]["refusal"] for e in refusals] == out.refused + out2.refused
+    assert [e["data"]["change"] for e in changes] == list(out.changes + out2.changes)
+    assert [e["data"]["refusal"] for e in refusals] == list(out.refused + out2.refused)
     assert len(received) == len(out.changes) + len(out.refused) + len(out2.changes) + len(
         out2.refused)
     for e in received:
@@ -238,4 +238,4 @@ async def test_audit_stream_with_a_token_credential(world, emu, monkeypatch) -> 
         [out] = await warden.handle_payload(events)
     finally:
         await warden.close()
-    assert [e["data"]["change"] for e in emu.topics.received("tokened")] == out.changes
+    assert [e["data"]["change"] for e in emu.topics.received("tokened")] == list(out.changes)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from emulator import Emulator
-from handlers.reconcile import Outcome
+from handlers.warden import Outcome
 
 # No __init__.py here (a package named "secrets" would shadow the standard library's):
 # the watch lives one level up.

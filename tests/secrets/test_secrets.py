@@ -24,7 +24,7 @@ import pytest
 from emulator import Emulator, EmulatorThread
 from handlers.azure import Arm
 from handlers.policy import Policy
-from handlers.reconcile import Warden
+from handlers.warden import Warden
 
 # No __init__.py here: a package named "secrets" on sys.path would shadow the standard
 # library's. The integration suite's World lives one level up.

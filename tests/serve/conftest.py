@@ -50,7 +50,7 @@ async def emu(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> AsyncIterator[A
 
 @pytest.fixture
 async def real_warden(emu: Any) -> AsyncIterator[Any]:
-    from handlers.reconcile import Warden
+    from handlers.warden import Warden
 
     warden = Warden.from_env()
     yield warden

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from handlers.reconcile import Outcome
-
 from handlers.events import parse_payload
+from handlers.warden import Outcome
 
 SUB = "00000000-0000-0000-0000-0000000000aa"
 APP = f"/subscriptions/{SUB}/resourceGroups/rg-apps/providers/Microsoft.App/containerApps/web"

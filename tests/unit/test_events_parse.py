@@ -13,11 +13,15 @@ from hypothesis import strategies as st
 
 from handlers.events import (
     AppEvent,
-    arm_path_problem,
-    canonical_app_id,
     is_validation_event,
     parse_payload,
 )
+from handlers.ids import arm_path_problem, workload_id
+
+
+def canonical_app_id(value: object) -> str | None:
+    app = workload_id(value)
+    return str(app) if app is not None else None
 
 DATA = Path(__file__).parent / "data" / "events"
 SUB = "5f6e7d8c-1a2b-4c3d-9e8f-0a1b2c3d4e5f"
@@ -95,11 +99,16 @@ def test_resource_notifications_deleted_is_a_delete(schema: str) -> None:
 
 
 @pytest.mark.parametrize("schema", SCHEMAS)
-@pytest.mark.parametrize("name", ["app_write_failure", "app_action_success"])
-def test_failures_and_actions_on_a_container_app_are_ignored(schema: str, name: str) -> None:
-    event = one(load(f"{schema}.{name}.json"))
+def test_actions_on_a_container_app_are_ignored(schema: str) -> None:
+    event = one(load(f"{schema}.app_action_success.json"))
     assert event.kind == "ignored"
     assert "not handled" in (event.reason or "")
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_a_failed_app_write_is_reconciled(schema: str) -> None:
+    event = one(load(f"{schema}.app_write_failure.json"))
+    assert (event.kind, event.failure) == ("write", True)
 
 
 @pytest.mark.parametrize(
@@ -162,7 +171,7 @@ def test_tags_write_on_a_storage_account_is_ignored() -> None:
         )
     )
     assert (event.kind, event.app_id) == ("ignored", None)
-    assert "not a container app" in (event.reason or "")
+    assert "not a workload (Microsoft.App/containerApps)" in (event.reason or "")
 
 
 def test_tags_write_on_a_resource_group_is_ignored() -> None:
@@ -192,7 +201,6 @@ def test_write_operation_inside_a_delete_event_is_ignored() -> None:
 @pytest.mark.parametrize(
     "event_type",
     [
-        "Microsoft.Resources.ResourceWriteFailure",
         "Microsoft.Resources.ResourceWriteCancel",
         "Microsoft.Resources.ResourceDeleteFailure",
         "Microsoft.Resources.ResourceDeleteCancel",
@@ -440,7 +448,7 @@ def test_malformed_resource_uri_is_refused_with_the_reason(uri: str, words: str)
             lambda i: i.update(
                 id="/subcriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/a"
             ),
-            "not a container app id",
+            "not a Microsoft.App/containerApps id",
         ),
         (lambda i: i.pop("id"), "missing"),
         (lambda i: i.update(type=3), "type"),
@@ -598,14 +606,26 @@ def test_tags_uri_of_an_app_in_a_delete_event_is_ignored() -> None:
 
 
 @pytest.mark.parametrize("schema", SCHEMAS)
-@pytest.mark.parametrize("suffix", ["/providers/Microsoft.Resources/tags/default", ""])
-def test_deleting_all_tags_of_an_app_is_ignored_as_the_contract_table_says(
-    schema: str, suffix: str
-) -> None:
-    # Not a row of the contract's table: "anything else" is ignored (the sweep catches it).
+def test_deleting_all_tags_of_an_app_reconciles_it(schema: str) -> None:
+    # The contract's table: the grants go with their tags.
     event_type = "Microsoft.Resources.ResourceDeleteSuccess"
-    payload = resource_event("Microsoft.Resources/tags/delete", APP + suffix, event_type, schema)
-    assert one(payload).kind == "ignored"
+    uri = APP + "/providers/Microsoft.Resources/tags/default"
+    event = one(resource_event("Microsoft.Resources/tags/delete", uri, event_type, schema))
+    assert (event.kind, event.app_id, event.failure) == ("write", APP, False)
+
+
+def test_write_failure_of_an_app_write_reconciles_it_and_is_never_self_caused() -> None:
+    event = one(resource_event(event_type="Microsoft.Resources.ResourceWriteFailure"))
+    assert (event.kind, event.app_id, event.failure) == ("write", APP, True)
+
+
+@pytest.mark.parametrize("operation", ["Microsoft.App/containerApps/delete",
+                                       "Microsoft.Resources/tags/write",
+                                       "Microsoft.App/containerApps/authConfigs/write"])
+def test_other_write_failures_are_ignored(operation: str) -> None:
+    uri = APP + ("/authConfigs/current" if "authConfigs" in operation else "")
+    event = one(resource_event(operation, uri, "Microsoft.Resources.ResourceWriteFailure"))
+    assert event.kind == "ignored"
 
 
 def test_deleting_tags_of_something_else_is_ignored() -> None:

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 
-from handlers.grants import GrantRequest
-from handlers.plan import (
+from handlers.grants import GrantRequest, Refusal
+from handlers.ids import ArmId
+from handlers.model import (
     AppState,
     Assignment,
-    ResolvedGrant,
     RoleInfo,
-    app_id_from_description,
     assignment_name,
     description_for,
     is_ours,
-    make_plan,
+    owner_of,
 )
+from handlers.plan import Plan, ResolvedGrant, Snapshot
+from handlers.plan import make_plan as plan_snapshot
 from handlers.policy import Policy
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -52,9 +54,24 @@ CONTRIB = RoleInfo(
 )
 
 
+def make_plan(state: AppState, policy: Policy, *, identities: Mapping[str, bool],
+              grants: Iterable[ResolvedGrant], grant_refusals: Iterable[Refusal] = (),
+              existing: Iterable[Assignment] = (), missing_scopes: Iterable[str] = ()) -> Plan:
+    """The plan for a snapshot holding `existing` as observe would sort it."""
+    existing = list(existing)
+    snap = Snapshot(state.app, state, identities=identities, grants=tuple(grants),
+                    grant_refusals=tuple(grant_refusals),
+                    owned=tuple(a for a in existing if is_ours(state.app, a)),
+                    held=tuple(a for a in existing
+                               if a.principal_id.lower() == (state.principal_id or "").lower()),
+                    missing_scopes=frozenset(s.lower() for s in missing_scopes),
+                    role_names={r.guid: r.name for r in (READER, OWNER, CONTRIB)})
+    return plan_snapshot(snap, policy)
+
+
 def state(**kw) -> AppState:
     base = dict(
-        app_id=APP,
+        app=ArmId.parse(APP),
         location="eastus",
         tags={},
         identity_type="SystemAssigned",
@@ -91,7 +108,7 @@ def test_in_line_app_plans_nothing():
         grants=[grant("grant:a", READER)],
         existing=[ours(READER)],
     )
-    assert p.empty and p.changes() == [] and p.refusals == []
+    assert p.empty and p.changes() == () and p.refusals == ()
 
 
 def test_new_app_gets_full_identity_map_and_grants():
@@ -108,9 +125,9 @@ def test_new_app_gets_full_identity_map_and_grants():
             "userAssignedIdentities": {OTHER_UAMI: {}, UAMI: {}},
         }
     }
-    assert p.enable_system and p.attach == [UAMI]
-    assert [c.scope for c in p.creates] == [ST, RG]
-    assert p.changes()[:2] == ["enable system-assigned identity", f"attach identity {UAMI}"]
+    assert p.enable_system and p.attach == (UAMI,)
+    assert [c.scope for c in p.grants] == [ST, RG]
+    assert p.changes()[:2] == ("enable system-assigned identity", f"attach identity {UAMI}")
     assert p.changes()[2] == f"grant Storage Blob Data Reader on {ST} (tag grant:a)"
 
 
@@ -141,7 +158,7 @@ def test_missing_identity_refused_without_create_missing_others_attached():
     other = UAMI + "2"
     p = make_plan(state(), Policy(), identities={UAMI: False, other: True}, grants=[])
     assert [r.identity for r in p.refusals] == [UAMI]
-    assert p.attach == [other] and p.create_identities == []
+    assert p.attach == (other,) and p.create_identities == ()
 
 
 def test_missing_identity_created_only_in_same_subscription():
@@ -149,7 +166,7 @@ def test_missing_identity_created_only_in_same_subscription():
     p = make_plan(
         state(), Policy(create_missing=True), identities={UAMI: False, foreign: False}, grants=[]
     )
-    assert p.create_identities == [UAMI] and p.attach == [UAMI]
+    assert p.create_identities == (UAMI,) and p.attach == (UAMI,)
     assert [r.identity for r in p.refusals] == [foreign]
     assert p.changes()[0] == f"create identity {UAMI}"
 
@@ -161,7 +178,7 @@ def test_same_grant_from_two_tags_is_one_assignment():
         identities={},
         grants=[grant("grant:a", READER), grant("grant:b", READER, ST.upper())],
     )
-    assert len(p.creates) == 1 and p.creates[0].tags == ("grant:a", "grant:b")
+    assert len(p.grants) == 1 and p.grants[0].tags == ("grant:a", "grant:b")
 
 
 def test_removed_tag_revokes_only_its_grant():
@@ -172,8 +189,8 @@ def test_removed_tag_revokes_only_its_grant():
         grants=[grant("grant:a", READER)],
         existing=[ours(READER), ours(READER, RG)],
     )
-    assert p.creates == [] and [a.scope for a in p.revokes] == [RG]
-    assert p.changes() == [f"revoke Storage Blob Data Reader on {RG}"]
+    assert p.grants == () and [r.assignment.scope for r in p.revokes] == [RG]
+    assert p.changes() == (f"revoke Storage Blob Data Reader on {RG}",)
 
 
 def test_grant_kept_while_another_tag_asks_for_it():
@@ -192,13 +209,13 @@ def test_foreign_identical_assignment_is_never_touched_nor_duplicated():
     )
     assert p.empty and p.notes
     p = make_plan(state(), Policy(), identities={}, grants=[], existing=[hand])
-    assert p.revokes == []
+    assert p.revokes == ()
 
 
 def test_description_alone_does_not_make_an_assignment_ours():
     fake = dataclasses.replace(ours(READER), name="aaaaaaaa-0000-0000-0000-000000000000")
     assert not is_ours(APP, fake)
-    assert make_plan(state(), Policy(), identities={}, grants=[], existing=[fake]).revokes == []
+    assert make_plan(state(), Policy(), identities={}, grants=[], existing=[fake]).revokes == ()
 
 
 def test_floor_and_unknown_roles_refused_others_apply():
@@ -214,19 +231,19 @@ def test_floor_and_unknown_roles_refused_others_apply():
     )
     assert {r.tag for r in p.refusals} == {"grant:o", "grant:u"}
     assert "Nope" in next(r.reason for r in p.refusals if r.tag == "grant:u")
-    assert [c.tags for c in p.creates] == [("grant:a",)]
+    assert [c.tags for c in p.grants] == [("grant:a",)]
 
 
 def test_broad_role_needs_explicit_allow():
     p = make_plan(state(), Policy(), identities={}, grants=[grant("grant:c", CONTRIB)])
-    assert p.creates == [] and p.refusals[0].tag == "grant:c"
+    assert p.grants == () and p.refusals[0].tag == "grant:c"
     p = make_plan(
         state(),
         Policy(allowed_roles=("contributor",)),
         identities={},
         grants=[grant("grant:c", CONTRIB)],
     )
-    assert len(p.creates) == 1
+    assert len(p.grants) == 1
 
 
 def test_tightened_policy_revokes_and_refuses():
@@ -237,7 +254,7 @@ def test_tightened_policy_revokes_and_refuses():
         grants=[grant("grant:a", READER)],
         existing=[ours(READER)],
     )
-    assert [a.scope for a in p.revokes] == [ST]
+    assert [r.assignment.scope for r in p.revokes] == [ST]
     assert [r.tag for r in p.refusals] == ["grant:a"]
 
 
@@ -262,10 +279,18 @@ def test_missing_scope_refused_in_dry_run():
     assert p.empty and "does not exist" in p.refusals[0].reason
 
 
-def test_assignments_of_other_principals_are_ignored():
+def test_our_assignments_of_a_principal_the_app_no_longer_has_are_revoked():
     old = ours(READER, principal="22222222-2222-2222-2222-222222222222")
-    p = make_plan(state(), Policy(), identities={}, grants=[], existing=[old])
-    assert p.revokes == []
+    p = make_plan(state(), Policy(), identities={}, grants=[grant("grant:a", READER)],
+                  existing=[old])
+    assert [r.assignment for r in p.revokes] == [old]
+    assert [g.scope for g in p.grants] == [ST]  # for the current principal
+
+
+def test_a_persons_assignment_for_another_principal_is_never_revoked():
+    hand = dataclasses.replace(ours(READER, principal="22222222-2222-2222-2222-222222222222"),
+                               description=None)
+    assert make_plan(state(), Policy(), identities={}, grants=[], existing=[hand]).empty
 
 
 def test_assignment_name_is_deterministic_and_case_insensitive():
@@ -275,9 +300,9 @@ def test_assignment_name_is_deterministic_and_case_insensitive():
 
 
 def test_description_round_trips():
-    assert app_id_from_description(description_for(APP)) == APP
-    assert app_id_from_description("made by hand") is None
-    assert app_id_from_description(None) is None
+    assert owner_of(description_for(APP)) == ArmId.parse(APP)
+    assert owner_of("made by hand") is None
+    assert owner_of(None) is None
 
 
 def test_ownership_ignores_the_case_of_the_app_id():

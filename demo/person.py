@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from handlers.demo.org import APP_NAME, APPS_RG, LOCATION, PERSON, ROLES, Org
+from demo.org import APP_NAME, APPS_RG, LOCATION, PERSON, ROLES, Org
 
 
 class Person:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
-from handlers.demo.org import (
+from demo.org import (
     ACR_PULL,
     APP_NAME,
     APPS_RG,
@@ -27,9 +27,9 @@ from handlers.demo.org import (
     TAG_SECRETS,
     Org,
 )
-from handlers.demo.person import Person
-from handlers.demo.report import Check, DemoResult, Narrator, brief, one_line, short
-from handlers.demo.world import World, _Timeout
+from demo.person import Person
+from demo.report import Check, DemoResult, Narrator, brief, one_line, short
+from demo.world import World, _Timeout
 
 _GUID_NOTE = re.compile(r" \([0-9a-fA-F-]{36}\)")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.demo.report import Narrator, short
+from demo.report import Narrator, short
 
 PERSON = "alice"
 LOCATION = "eastus"

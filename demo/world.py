@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from handlers.demo.report import Narrator
+from demo.report import Narrator
 
 # Variables that would point DefaultAzureCredential (or the Warden) somewhere
 # other than the emulator; they are hidden while the demo runs.
@@ -141,7 +141,7 @@ async def open_world(say: Narrator, policy_toml: str,
                      step_timeout: float) -> AsyncIterator[World]:
     """Start everything, tell what was started, and shut it all down afterwards."""
     from emulator import Deployment, Emulator
-    from handlers.reconcile import Warden
+    from handlers.warden import Warden
 
     with tempfile.TemporaryDirectory(prefix="aca-warden-demo-") as tmp, \
             contextlib.ExitStack() as env_scope:

@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from handlers.demo.org import DEMO_POLICY, Org, seed
-from handlers.demo.person import signed_in
-from handlers.demo.report import Check, DemoResult, Narrator, one_line
-from handlers.demo.story import Story, tell_story
-from handlers.demo.world import open_world
+from demo.org import DEMO_POLICY, Org, seed
+from demo.person import signed_in
+from demo.report import Check, DemoResult, Narrator, one_line
+from demo.story import Story, tell_story
+from demo.world import open_world
 
 
 async def run_demo(out: TextIO | None = None, *, policy_toml: str = DEMO_POLICY,

@@ -30,8 +30,8 @@ their checks), `report` (checks, narrative and summary table) and `run`
 
 from __future__ import annotations
 
-from handlers.demo.org import DEMO_POLICY
-from handlers.demo.report import Check, DemoResult
-from handlers.demo.run import main, run_demo
+from demo.org import DEMO_POLICY
+from demo.report import Check, DemoResult
+from demo.run import main, run_demo
 
 __all__ = ["Check", "DemoResult", "DEMO_POLICY", "run_demo", "main"]

@@ -1,0 +1,171 @@
+"""Apply: the only place that writes to ARM.
+
+:meth:`Applier.apply` carries out one :class:`~handlers.plan.Plan`, in this
+order:
+
+1. create the missing standard identities it names (one PUT per identity per
+   process, however many workloads need it at once: a shared look-up that
+   keeps its success);
+2. ONE identity PATCH carrying the full desired map (system-assigned on, every
+   identity kept, the standard ones added). The PATCH is not waited for: the
+   principal comes from ARM's answer or, when ARM accepts it with no body
+   (202), from one GET of the workload right after. An identity operation
+   that fails later comes back as a ``ResourceWriteFailure`` event;
+3. the role-assignment PUTs for the system principal (deterministic names and
+   ``principalType: ServicePrincipal``, so a repeat is harmless and a new
+   principal needs no replication wait);
+4. the revokes.
+
+A standard identity that cannot be created (its resource group missing, no
+permission) or attached (403 ``LinkedAuthorizationFailed``: no
+``.../assign/action`` on it) is refused in the result and the rest goes on;
+so is a grant ARM refuses for good (403, 404, ``RoleAssignmentLimitExceeded``).
+Transient failures propagate: the event is delivered again, and every step is
+idempotent. Apply reads nothing but that one GET, and decides nothing the plan
+did not.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.armapi import ArmApi
+from handlers.errors import Permanent, Transient
+from handlers.flight import Shared, gather_all, gather_settled
+from handlers.grants import Refusal
+from handlers.ids import ArmId
+from handlers.model import assignment_name, description_for, role_definition_id
+from handlers.plan import Grant, Plan, identity_body
+
+__all__ = ["Applied", "Applier"]
+
+_LINKED = "linkedauthorizationfailed"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying one plan wrote, and what ARM refused on the way."""
+
+    changes: tuple[str, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
+    notes: tuple[str, ...] = ()
+    created_identities: tuple[str, ...] = ()
+
+
+class Applier:
+    """Writes plans; shares identity creation between concurrent workloads."""
+
+    def __init__(self, arm: ArmApi) -> None:
+        self.arm = arm
+        self._creations: Shared[str, None] = Shared(math.inf)  # success is kept for good
+
+    async def apply(self, plan: Plan) -> Applied:
+        changes: list[str] = []
+        refusals: list[Refusal] = []
+        notes: list[str] = []
+        created = await self._create_identities(plan, changes, refusals)
+        failed = {r.identity.lower() for r in refusals if r.identity}
+        attach = tuple(i for i in plan.attach if i.lower() not in failed)
+        principal = plan.principal
+        if plan.enable_system or attach:
+            principal, attach = await self._patch_identity(plan, attach, refusals)
+            if plan.enable_system:
+                changes.append("enable system-assigned identity")
+            changes += [f"attach identity {i}" for i in attach]
+        if plan.grants:
+            if not principal:
+                raise Transient(f"{plan.app}: system-assigned principal not visible yet")
+            await gather_all(self._grant(plan.app, principal, g, changes, refusals, notes)
+                             for g in plan.grants)
+        for r in plan.revokes:
+            if r.unless_current and r.assignment.principal_id.lower() == principal:
+                continue  # the principal the PATCH left: still the workload's, still wanted
+            await self.arm.delete_assignment(r.assignment)
+            changes.append(r.describe())
+        return Applied(tuple(changes), tuple(refusals), tuple(notes), tuple(created))
+
+    # -- identities ------------------------------------------------------------------
+    async def _create_identities(self, plan: Plan, changes: list[str],
+                                 refusals: list[Refusal]) -> list[str]:
+        location = plan.location or ""
+
+        def create(ident: str) -> Any:
+            async def put() -> None:
+                await self.arm.create_identity(ArmId.parse(ident), location)
+            return self._creations.get(ident.lower(), put)
+
+        results = await gather_settled((create(i) for i in plan.create_identities), Permanent)
+        done: list[str] = []
+        for ident, r in zip(plan.create_identities, results, strict=True):
+            if isinstance(r, Permanent):
+                refusals.append(Refusal(f"the standard identity could not be created: {r}",
+                                        identity=ident))
+            else:
+                done.append(ident)
+                changes.append(f"create identity {ident}")
+        return done
+
+    async def _patch_identity(self, plan: Plan, attach: tuple[str, ...],
+                              refusals: list[Refusal]) -> tuple[str | None, tuple[str, ...]]:
+        """(the system principal after the PATCH, the identities attached)."""
+        while True:
+            body = identity_body(plan.system, (*plan.user_assigned, *attach))
+            try:
+                answer = await self.arm.patch_app(plan.app, body)
+                break
+            except Permanent as e:
+                denied = _linked_denials(e, attach)
+                if not denied:
+                    raise
+                refusals += [Refusal(f"aca-warden may not attach this identity ({e})",
+                                     identity=i) for i in denied]
+                attach = tuple(i for i in attach if i not in denied)
+                if not (attach or plan.enable_system):
+                    return plan.principal, ()
+        if not plan.system:
+            return None, attach
+        principal = _principal(answer) or (None if plan.enable_system else plan.principal)
+        if principal is None:  # a new principal, accepted with no body: one GET shows it
+            principal = _principal(await self.arm.get_app(plan.app))
+        return principal, attach
+
+    # -- grants ----------------------------------------------------------------------
+    async def _grant(self, app: ArmId, principal: str, g: Grant, changes: list[str],
+                     refusals: list[Refusal], notes: list[str]) -> None:
+        name = assignment_name(app, principal, g.role.guid, g.scope)
+        scope = ArmId.try_parse(g.scope)
+        role_id = role_definition_id(scope.subscription if scope else None, g.role.guid)
+        try:
+            created = await self.arm.create_assignment(g.scope, name, role_id, principal,
+                                                       description_for(app))
+        except Permanent as e:
+            if e.status == 404:
+                reason = f"scope {g.scope} does not exist"
+            elif e.status == 403:
+                reason = f"aca-warden may not assign roles at {g.scope} ({e})"
+            else:
+                reason = f"ARM refused the assignment: {e}"
+            refusals.extend(Refusal(reason, t) for t in g.tags)
+            return
+        if created:
+            changes.append(g.describe())
+        else:
+            notes.append(f"{g.role.name} on {g.scope} (tag {', '.join(g.tags)}) is already "
+                         "granted by an assignment aca-warden did not make; left alone")
+
+
+def _principal(app: dict[str, Any] | None) -> str | None:
+    principal = ((app or {}).get("identity") or {}).get("principalId")
+    return str(principal).lower() if principal else None
+
+
+def _linked_denials(e: Permanent, attach: tuple[str, ...]) -> tuple[str, ...]:
+    """The identities a 403 LinkedAuthorizationFailed names (all of `attach` when it names
+    none of them); () for any other failure."""
+    if e.status != 403 or (e.code or "").lower() != _LINKED or not attach:
+        return ()
+    text = str(e).lower()
+    named = tuple(i for i in attach if i.lower() in text)
+    return named or attach
