@@ -10,7 +10,7 @@ CHECKOV_VENV  := $(VENV)/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_PIN   := checkov==3.3.30
 
-.PHONY: demo test unit lint bench fuzz clean
+.PHONY: demo test unit lint check bench fuzz clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "aca-warden needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -28,10 +28,17 @@ $(CHECKOV_STAMP):
 lint: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/python infra/lint.py --checkov $(CHECKOV_VENV)/bin/checkov
 
+# The code's own rules: ruff (pyproject.toml), mypy --strict on the service, and the
+# import contracts of .importlinter (the layering docs/DESIGN.md draws).
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy --strict handlers/
+	$(VENV)/bin/lint-imports
+
 demo: $(STAMP)
 	$(PY) -m handlers demo
 
-test: $(STAMP) lint
+test: $(STAMP) lint check
 	$(PY) -m pytest
 
 clean:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from handlers.warden import Warden
 
-__all__ = ["app", "on_event", "reconcile_timer", "DeliveryRetry", "event_to_dict"]
+__all__ = ["DeliveryRetry", "app", "event_to_dict", "on_event", "reconcile_timer"]
 
 log = logging.getLogger("aca_warden.functions")
 
@@ -107,7 +107,7 @@ def _close_on(loop: asyncio.AbstractEventLoop, warden: Warden) -> None:
             loop.create_task(warden.close())
         else:
             loop.run_until_complete(warden.close())
-    except Exception:  # noqa: BLE001 - shutdown must not fail on a close error
+    except Exception:
         log.debug("closing the Warden failed", exc_info=True)
 
 

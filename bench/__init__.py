@@ -40,8 +40,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["main", "build_parser", "run_burst", "cold_start", "checks", "Bounds", "Check",
-           "Config", "RunResult"]
+__all__ = [
+    "Bounds",
+    "Check",
+    "Config",
+    "RunResult",
+    "build_parser",
+    "checks",
+    "cold_start",
+    "main",
+    "run_burst",
+]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROLES = ("Reader", "Storage Blob Data Reader")

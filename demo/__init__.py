@@ -34,4 +34,4 @@ from demo.org import DEMO_POLICY
 from demo.report import Check, DemoResult
 from demo.run import main, run_demo
 
-__all__ = ["Check", "DemoResult", "DEMO_POLICY", "run_demo", "main"]
+__all__ = ["DEMO_POLICY", "Check", "DemoResult", "main", "run_demo"]

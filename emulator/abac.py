@@ -36,13 +36,13 @@ from functools import lru_cache
 from .operations import action_matches
 
 __all__ = [
-    "ConditionError",
+    "SUPPORTED_VERSION",
     "Condition",
+    "ConditionError",
     "Context",
-    "parse",
     "check",
     "evaluate",
-    "SUPPORTED_VERSION",
+    "parse",
 ]
 
 SUPPORTED_VERSION = "2.0"

@@ -20,7 +20,7 @@ from .context import Ctx, Reply
 from .ids import ResourceRef, mixed_case_id, norm, parse_resource_id
 from .state import ArmError
 
-__all__ = ["handle_app", "app_view", "IDENTITY_TYPES", "APP_TYPE", "UAMI_TYPE"]
+__all__ = ["APP_TYPE", "IDENTITY_TYPES", "UAMI_TYPE", "app_view", "handle_app"]
 
 APP_TYPE = "microsoft.app/containerapps"
 UAMI_TYPE = "microsoft.managedidentity/userassignedidentities"

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["TokenIssuer", "PersonCredential", "TokenError", "SECRET_LISTENERS", "disclose"]
+__all__ = ["SECRET_LISTENERS", "PersonCredential", "TokenError", "TokenIssuer", "disclose"]
 
 # Whoever must know every secret the emulator hands out or holds (the test suite's leak
 # watch, tests/_secret_watch.py) appends a callable here; it is told (kind, value) for

@@ -16,7 +16,7 @@ import sys
 from .core import Emulator
 from .deployment import Deployment
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 def _bucket(text: str) -> tuple[float, float]:

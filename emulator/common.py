@@ -9,7 +9,7 @@ from .context import Ctx
 from .ids import ResourceRef
 from .state import ArmError, utc_now
 
-__all__ = ["checked_tags", "not_found", "system_data", "merge_patch"]
+__all__ = ["checked_tags", "merge_patch", "not_found", "system_data"]
 
 
 def checked_tags(body: dict[str, Any], default: Any = None) -> dict[str, str]:

@@ -13,7 +13,7 @@ from .state import ArmError, Store
 if TYPE_CHECKING:
     from .core import Emulator
 
-__all__ = ["Ctx", "Reply", "PendingEvent"]
+__all__ = ["Ctx", "PendingEvent", "Reply"]
 
 
 @dataclass

@@ -28,8 +28,16 @@ from .ids import is_guid, norm
 from .rbac import permits
 from .state import Store, utc_now
 
-__all__ = ["Deployment", "ROLES_FILE", "load_roles", "build_condition", "role_ids",
-           "FLOOR_ACTIONS", "install", "uninstall"]
+__all__ = [
+    "FLOOR_ACTIONS",
+    "ROLES_FILE",
+    "Deployment",
+    "build_condition",
+    "install",
+    "load_roles",
+    "role_ids",
+    "uninstall",
+]
 
 ROLES_FILE = Path(__file__).resolve().parent.parent / "infra" / "roles.json"
 # The privilege floor of the contract: a role allowing any of these can grant access.

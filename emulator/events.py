@@ -13,6 +13,7 @@ CloudEvents 1.0 (``application/cloudevents-batch+json``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -29,7 +30,7 @@ from .state import utc_now
 if TYPE_CHECKING:
     from .core import Emulator
 
-__all__ = ["build_event", "build_arn_event", "to_cloudevent", "Delivery"]
+__all__ = ["Delivery", "build_arn_event", "build_event", "to_cloudevent"]
 
 log = logging.getLogger(__name__)
 RETRY_STATUSES = {408, 429} | set(range(500, 600))
@@ -169,10 +170,8 @@ class Delivery:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         if self._session is not None:
             await self._session.close()
 

@@ -10,7 +10,7 @@ from .context import Ctx, Reply
 from .ids import norm, segments
 from .state import ArmError
 
-__all__ = ["subscriptions", "resource_group", "list_groups", "tags_at_scope"]
+__all__ = ["list_groups", "resource_group", "subscriptions", "tags_at_scope"]
 
 TAGS_SUFFIX = "/providers/Microsoft.Resources/tags/default"
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 __all__ = [
     "ResourceRef",
-    "parse_resource_id",
     "is_guid",
-    "norm",
-    "segments",
-    "scope_contains",
     "mixed_case_id",
+    "norm",
+    "parse_resource_id",
+    "scope_contains",
+    "segments",
 ]
 
 _GUID = re.compile(

@@ -34,7 +34,7 @@ from functools import lru_cache
 
 from .ids import segments
 
-__all__ = ["Operation", "operation_for", "action_matches", "canonical_type"]
+__all__ = ["Operation", "action_matches", "canonical_type", "operation_for"]
 
 _VERBS = {"GET": "read", "HEAD": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}
 # ARM spells actions the way providers register them; request paths may be in any case.

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .context import Ctx
     from .state import Principal, Store
 
-__all__ = ["Authorizer", "permits", "ASSIGN_IDENTITY", "JOIN_ENVIRONMENT"]
+__all__ = ["ASSIGN_IDENTITY", "JOIN_ENVIRONMENT", "Authorizer", "permits"]
 
 ASSIGN_IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"
 JOIN_ENVIRONMENT = "Microsoft.App/managedEnvironments/join/action"

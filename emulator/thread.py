@@ -32,7 +32,7 @@ class EmulatorThread:
             asyncio.set_event_loop(loop)
             try:
                 self.emulator = loop.run_until_complete(Emulator(**self._kwargs).start())
-            except BaseException as exc:  # reported to the starting thread
+            except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
                 failure.append(exc)
                 ready.set()
                 loop.close()

@@ -15,8 +15,10 @@ the truth, and the next sweep reports them again.
 
 Event types: ``AcaWarden.Change`` (``data.change``) and ``AcaWarden.Refusal``
 (``data.refusal`` with ``tag`` or ``identity`` and ``reason``); ``subject`` is
-the app id, ``source`` ``/aca-warden``; ``data`` also carries ``event_id``,
-``correlation_id``, ``result`` and ``dry_run``.
+the app id, ``source`` ``/aca-warden``; ``data`` also carries every field of
+the outcome line (``event_id``, ``app``, ``result``, ``changes``, ``refused``,
+``error``, ``correlation_id``, ``caller``, ``reason``, ``notes``, ...) and
+``dry_run``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["AuditStream", "ENDPOINT_ENV", "KEY_ENV", "CHANGE", "REFUSAL"]
+__all__ = ["CHANGE", "ENDPOINT_ENV", "KEY_ENV", "REFUSAL", "AuditStream"]
 
 log = logging.getLogger("aca_warden")
 
@@ -74,7 +76,7 @@ class AuditStream:
         """The CloudEvents for one outcome record: a change or refusal each."""
         from azure.core.messaging import CloudEvent
 
-        base = {k: record.get(k) for k in ("event_id", "app", "correlation_id", "result")}
+        base = {k: v for k, v in record.items() if k != "arm_calls"}
         base["dry_run"] = bool(record.get("dry_run"))
         subject = record.get("app") or None
         out = [CloudEvent(source=SOURCE, type=CHANGE, subject=subject,
@@ -89,7 +91,7 @@ class AuditStream:
         """Queue the audit events of one outcome; never blocks, never raises."""
         try:
             events = self.events_for(record)
-        except Exception:  # noqa: BLE001 - auditing must never break event handling
+        except Exception:
             log.exception("audit: could not build events for %s", record.get("event_id"))
             return
         if not events:

@@ -43,7 +43,7 @@ from handlers.ids import ArmId, WorkloadType, is_guid, subscription_in_path
 from handlers.model import Assignment
 from handlers.pacer import WritePacer
 
-__all__ = ["Arm", "WritePacer", "token_claims", "to_arm_error"]
+__all__ = ["Arm", "WritePacer", "to_arm_error", "token_claims"]
 
 log = logging.getLogger("aca_warden")
 
@@ -177,7 +177,7 @@ class Arm:
                 if self._claims is None:
                     try:
                         token = await self.credential().get_token(self.scope)
-                    except Exception as e:  # noqa: BLE001 - no token, no ARM either: retry
+                    except Exception as e:
                         raise Transient(f"cannot get a token for {self.scope}: {e}") from e
                     self._claims = token_claims(token.token)
         c = self._claims

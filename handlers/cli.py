@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_RETRY = 0, 1, 2, 75
 
@@ -254,6 +254,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except SystemExit as e:
         return int(e.code or 0)
-    except Exception:  # noqa: BLE001 - the last line of defence: log and exit 1
+    except Exception:
         logging.getLogger("aca_warden").exception("unexpected internal error")
         return EXIT_ERROR

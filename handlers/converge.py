@@ -28,7 +28,7 @@ from handlers.plan import Plan, make_plan
 from handlers.policy import Policy
 from handlers.report import Verdict, verdict
 
-__all__ = ["Core", "UNREAD"]
+__all__ = ["UNREAD", "Core"]
 
 UNREAD: Any = object()  # the caller has not read the workload: observe reads it
 _NOTHING = Applied()  # what applying an empty plan writes

@@ -18,7 +18,7 @@ lost), logged with its traceback; `handle` exits 1 only when it cannot go on.
 
 from __future__ import annotations
 
-__all__ = ["WardenError", "PolicyError", "ArmError", "Transient", "Permanent"]
+__all__ = ["ArmError", "Permanent", "PolicyError", "Transient", "WardenError"]
 
 
 class WardenError(Exception):

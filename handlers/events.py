@@ -53,17 +53,17 @@ from handlers.ids import (
 )
 
 __all__ = [
-    "AppEvent",
-    "EventKind",
-    "parse_payload",
-    "parse_event",
-    "is_validation_event",
-    "WRITE_SUCCESS",
-    "WRITE_FAILURE",
-    "DELETE_SUCCESS",
     "ARN_CREATED_OR_UPDATED",
     "ARN_DELETED",
+    "DELETE_SUCCESS",
     "VALIDATION_EVENT",
+    "WRITE_FAILURE",
+    "WRITE_SUCCESS",
+    "AppEvent",
+    "EventKind",
+    "is_validation_event",
+    "parse_event",
+    "parse_payload",
 ]
 
 EventKind = Literal["write", "delete", "ignored", "refused"]
@@ -150,7 +150,7 @@ def parse_event(item: object) -> AppEvent:
     """Classify one event item; never raises."""
     try:
         return _parse_event(item)
-    except Exception as exc:  # pragma: no cover - defensive: a batch must never stop
+    except Exception as exc:  # noqa: BLE001  # pragma: no cover - a batch must never stop
         return AppEvent(
             event_id=_str_or_empty(item, "id"),
             kind="refused",

@@ -29,6 +29,7 @@ user-assigned identities: only when named explicitly in ``allowed_roles``) or
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -39,22 +40,22 @@ from .ids import ArmId, arm_path_problem, is_guid
 from .policy import Policy, expand
 
 __all__ = [
-    "GrantRequest",
-    "Refusal",
-    "Level",
-    "parse_grant_tags",
-    "parse_grant_value",
-    "normalise_scope",
-    "scope_within",
-    "Classification",
-    "classify_role",
-    "classify_permissions",
-    "role_allowed",
-    "pattern_matches",
-    "is_guid",
-    "role_guid_of",
     "FLOOR_OPERATIONS",
     "GRANT_TAG_WRITES",
+    "Classification",
+    "GrantRequest",
+    "Level",
+    "Refusal",
+    "classify_permissions",
+    "classify_role",
+    "is_guid",
+    "normalise_scope",
+    "parse_grant_tags",
+    "parse_grant_value",
+    "pattern_matches",
+    "role_allowed",
+    "role_guid_of",
+    "scope_within",
 ]
 
 Level = Literal["floor", "broad", "ok"]
@@ -299,7 +300,7 @@ def parse_grant_tags(
 def _pattern_re(pattern: str) -> re.Pattern[str]:
     parts = pattern.split("*")
     out = re.escape(parts[0])
-    for before, after in zip(parts, parts[1:], strict=False):
+    for before, after in itertools.pairwise(parts):
         if before.endswith("/") and after.startswith("/"):
             # ".../*/..." also matches a single "/": the star and one slash may vanish.
             out += "(?:.*/)?" + re.escape(after[1:])

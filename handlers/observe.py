@@ -38,8 +38,13 @@ from handlers.model import AppState, Assignment, AssignmentIndex, RoleInfo, app_
 from handlers.plan import ResolvedGrant, Snapshot, opted_out
 from handlers.policy import Policy, expand, named_subscriptions
 
-__all__ = ["Observer", "ROLE_TTL_S", "IDENTITY_TTL_S", "MISSING_IDENTITY_TTL_S",
-           "LISTING_TTL_S"]
+__all__ = [
+    "IDENTITY_TTL_S",
+    "LISTING_TTL_S",
+    "MISSING_IDENTITY_TTL_S",
+    "ROLE_TTL_S",
+    "Observer",
+]
 
 log = logging.getLogger("aca_warden")
 

@@ -100,7 +100,7 @@ class _Bucket:
 def _pacer_class() -> type:
     from azure.core.pipeline.policies import AsyncHTTPPolicy
 
-    class _Pacer(AsyncHTTPPolicy):  # type: ignore[misc,type-arg]
+    class _Pacer(AsyncHTTPPolicy):  # type: ignore[type-arg]
         def __init__(self, owner: WritePacer) -> None:
             super().__init__()
             self._owner = owner

@@ -34,14 +34,14 @@ from .errors import PolicyError
 from .ids import ArmId, arm_path_problem
 
 __all__ = [
-    "Policy",
-    "load_policy",
-    "parse_policy",
-    "expand",
-    "short_location",
-    "named_subscriptions",
-    "PLACEHOLDERS",
     "DEFAULT_POLICY_FILE",
+    "PLACEHOLDERS",
+    "Policy",
+    "expand",
+    "load_policy",
+    "named_subscriptions",
+    "parse_policy",
+    "short_location",
 ]
 
 log = logging.getLogger(__name__)

@@ -5,36 +5,28 @@ plan and what apply wrote, or from the plan alone in a dry run, or from a
 failure by :func:`failed`). Every event of the workload in that delivery gets
 its own :class:`Outcome` from it (:func:`outcome`), with its own event id,
 correlation id, caller and time; events answered without ARM (ignored,
-refused, self-caused) get theirs from a verdict of their own.
-:meth:`Reporter.emit` hands each outcome, once built, to the outcome log line,
-OpenTelemetry and the audit stream — all of them read the same record, which
-carries every field of the outcome line.
+refused, self-caused) get theirs from a verdict of their own. Nothing here
+does I/O: handlers.emit hands each outcome, once built, to the outcome log
+line, OpenTelemetry and the audit stream — all of them read the same record,
+which carries every field of the outcome line.
 
 ``changes`` are prefixed ``planned:`` in a dry run here, and only here.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import time
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from handlers import telemetry
 from handlers.apply import Applied
-from handlers.audit import AuditStream
 from handlers.errors import Permanent, Transient
 from handlers.grants import Refusal
 from handlers.plan import Plan
 
-__all__ = ["Outcome", "Reporter", "ResultKind", "Verdict", "exit_code", "failed", "outcome",
-           "verdict"]
-
-log = logging.getLogger("aca_warden")
+__all__ = ["Outcome", "ResultKind", "Verdict", "exit_code", "failed", "outcome", "verdict"]
 
 ResultKind = Literal["applied", "unchanged", "ignored", "refused", "retry", "deleted"]
 PLANNED = "planned: "
@@ -126,31 +118,3 @@ def outcome(v: Verdict, *, event_id: str | None = None, correlation_id: str | No
 def exit_code(outcomes: Iterable[Outcome]) -> int:
     """75 when any outcome must be delivered again, else 0."""
     return 75 if any(o.result == "retry" for o in outcomes) else 0
-
-
-class Reporter:
-    """Hands every outcome to the log, telemetry and the audit stream; counts results."""
-
-    def __init__(self, audit: AuditStream | None = None) -> None:
-        self.audit = audit
-        self.counts: Counter[str] = Counter()  # outcomes by result, for operators and tests
-
-    def emit(self, out: Outcome, calls: telemetry.ArmCalls | None = None, *,
-             span: Any = None, started_ns: int | None = None, quiet: bool = False) -> Outcome:
-        """Record `out` (with the ARM calls it took) everywhere; returns it unchanged.
-
-        `span`: the convergence's span the event's span nests under; `quiet`: an event
-        that was never for aca-warden (logged at debug only)."""
-        self.counts[out.result] += 1
-        record = {**out.to_json(),
-                  "arm_calls": (calls or telemetry.ArmCalls()).to_json()}
-        level = (logging.DEBUG if quiet else logging.WARNING if out.result == "retry"
-                 else logging.INFO)
-        if log.isEnabledFor(level):
-            log.log(level, "outcome %s", json.dumps(record, default=str))
-        tel = telemetry.active()
-        if tel is not None:
-            tel.record_outcome(record, parent=span, started_ns=started_ns)
-        if self.audit is not None:
-            self.audit.submit(record)
-        return out

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
     from handlers.warden import Outcome, Warden
 
-__all__ = ["make_app", "main", "MAX_BODY_BYTES", "DEFAULT_TIMEOUT", "DEFAULT_HOST", "DEFAULT_PORT"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_TIMEOUT", "MAX_BODY_BYTES", "main", "make_app"]
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,18 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ArmCalls", "Telemetry", "arm_request", "converge_scope", "counting", "current_calls",
-           "enable", "active", "configure_from_env", "CONNECTION_STRING_ENV"]
+__all__ = [
+    "CONNECTION_STRING_ENV",
+    "ArmCalls",
+    "Telemetry",
+    "active",
+    "arm_request",
+    "configure_from_env",
+    "converge_scope",
+    "counting",
+    "current_calls",
+    "enable",
+]
 
 log = logging.getLogger("aca_warden")
 

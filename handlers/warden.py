@@ -41,13 +41,14 @@ from handlers import telemetry
 from handlers.armapi import ArmApi
 from handlers.audit import AuditStream
 from handlers.converge import Core
+from handlers.emit import Reporter
 from handlers.errors import ArmError
 from handlers.events import AppEvent, parse_payload
 from handlers.flight import gather_all
 from handlers.ids import WORKLOAD_TYPES, ArmId, workload_id
 from handlers.plan import outside_resource_groups
 from handlers.policy import Policy, load_policy
-from handlers.report import Outcome, Reporter, Verdict, exit_code, failed, outcome
+from handlers.report import Outcome, Verdict, exit_code, failed, outcome
 
 __all__ = ["Outcome", "Warden", "exit_code"]
 
@@ -176,7 +177,7 @@ class Warden:
                 not_before = time.monotonic()
                 async with self._sem:
                     return await work(not_before)
-        except Exception as e:  # noqa: BLE001 - a bug must not lose the event: retry it
+        except Exception as e:
             if not isinstance(e, ArmError):
                 log.exception("unexpected error converging %s", app)
             return failed(str(app), e)

@@ -114,7 +114,7 @@ class _SdkHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.watch.note(record_text(record))
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
+    def handleError(self, record: logging.LogRecord) -> None:
         pass
 
 
@@ -193,7 +193,7 @@ class SecretWatch:
         manager = logging.Logger.manager
         get_logger = manager.getLogger
 
-        def getLogger(name: str) -> logging.Logger:  # noqa: N802
+        def getLogger(name: str) -> logging.Logger:
             logger = get_logger(name)
             if _is_service(name) and name not in self._taps:
                 self._tap(logger)

@@ -9,7 +9,7 @@ import pytest
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # e.g. --import-mode=importlib
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _secret_watch import SecretWatch  # noqa: E402
+from _secret_watch import SecretWatch
 
 
 def pytest_configure(config: pytest.Config) -> None:

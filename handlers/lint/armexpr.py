@@ -15,7 +15,7 @@ from typing import Protocol
 
 from handlers.lint.values import Placement, Unknown, Value, call, member
 
-__all__ = ["Scope", "ExpressionError", "is_expression", "literal", "evaluate"]
+__all__ = ["ExpressionError", "Scope", "evaluate", "is_expression", "literal"]
 
 
 class ExpressionError(ValueError):

@@ -17,7 +17,7 @@ from lark.exceptions import LarkError, UnexpectedInput
 
 from handlers.lint.model import LintError
 
-__all__ = ["parse", "hole", "split_string", "tok", "line", "pairs", "props", "config"]
+__all__ = ["config", "hole", "line", "pairs", "parse", "props", "split_string", "tok"]
 
 _ESCAPES = {"\\": "\\", "'": "'", "n": "\n", "r": "\r", "t": "\t", "$": "$"}
 

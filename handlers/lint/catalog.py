@@ -12,7 +12,7 @@ from typing import Any
 from handlers.grants import is_guid, role_guid_of
 from handlers.lint.model import LintError
 
-__all__ = ["RoleDef", "RoleCatalog", "BUILTIN_ROLES_FILE", "lookup_in_arm"]
+__all__ = ["BUILTIN_ROLES_FILE", "RoleCatalog", "RoleDef", "lookup_in_arm"]
 
 BUILTIN_ROLES_FILE = Path(__file__).resolve().parents[1] / "data" / "builtin-roles.json"
 

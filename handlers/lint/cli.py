@@ -26,7 +26,7 @@ from handlers.lint.model import Finding, LintError, Report
 from handlers.lint.values import Placement, has_stand_in
 from handlers.policy import Policy, load_policy, parse_policy
 
-__all__ = ["main", "run", "build_parser", "lint_files", "Result"]
+__all__ = ["Result", "build_parser", "lint_files", "main", "run"]
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 

@@ -8,7 +8,7 @@ from typing import Any
 from handlers.lint import jsonlines
 from handlers.lint.model import LintError, Report
 
-__all__ = ["read_text", "parse_json", "load_json"]
+__all__ = ["load_json", "parse_json", "read_text"]
 
 
 def read_text(path: str) -> str:

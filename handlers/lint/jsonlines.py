@@ -14,7 +14,7 @@ import json
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
-__all__ = ["JObject", "load", "line_of"]
+__all__ = ["JObject", "line_of", "load"]
 
 _WHITESPACE = " \t\n\r"
 

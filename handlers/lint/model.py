@@ -13,8 +13,16 @@ from dataclasses import dataclass, field
 
 from handlers.lint.values import Partial, Placement, Unknown, Value, describe, origins_of, shown
 
-__all__ = ["WORKLOAD_TYPES", "TagEntry", "entries", "Workload", "Finding", "LintError", "Report",
-           "mentions_prefix"]
+__all__ = [
+    "WORKLOAD_TYPES",
+    "Finding",
+    "LintError",
+    "Report",
+    "TagEntry",
+    "Workload",
+    "entries",
+    "mentions_prefix",
+]
 
 # ARM type (lower-case) -> as Azure spells it
 WORKLOAD_TYPES = {

@@ -30,23 +30,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "Unknown",
-    "Text",
-    "Partial",
     "Obj",
-    "origins_of",
+    "Partial",
     "Placement",
+    "Text",
+    "Unknown",
     "Value",
-    "stand_in",
-    "has_stand_in",
-    "shown",
-    "join",
-    "member",
     "call",
-    "resource_id",
-    "placement_of",
     "describe",
+    "has_stand_in",
+    "join",
     "known_when",
+    "member",
+    "origins_of",
+    "placement_of",
+    "resource_id",
+    "shown",
+    "stand_in",
 ]
 
 Value = Any  # JSON data | Unknown | Text | Partial

@@ -202,7 +202,7 @@ def test_two_serve_processes_given_the_same_events_converge(emu_thread, tmp_path
                                    [(u, [delete]) for u in urls] + [(u, events) for u in urls]))
         # Event Grid retries a 503; one more delivery of everything must be all 200.
         for u in urls:
-            status, body = post(u, events + [delete])
+            status, body = post(u, [*events, delete])
             assert status == 200, body
         assert all(status in (200, 503) for status, _ in second), second
     finally:

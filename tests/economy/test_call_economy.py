@@ -140,7 +140,7 @@ async def test_self_caused_events_cost_no_request_even_in_a_fresh_process(
         "oid": emu.service_oid})
     fresh = make_warden()  # nothing cached: the token's claims are all it needs
     emu.clear_log()
-    outs = await fresh.handle_payload(own + [by_appid, by_oid_tags])
+    outs = await fresh.handle_payload([*own, by_appid, by_oid_tags])
     assert all(o.result == "ignored" for o in outs), outs
     assert burst.requests() == 0
     assert emu.count(kind="token") <= 1

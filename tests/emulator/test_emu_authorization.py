@@ -64,7 +64,7 @@ async def test_role_definition_by_id_at_tenant_matches_the_docs(emu, raw, exampl
     assert got["properties"]["permissions"][0]["actions"] == ["*/read"]
     for key in ("roleName", "type", "assignableScopes"):
         assert got["properties"][key] == expected["properties"][key]
-    status, missing, _ = await raw("GET", f"{RD}/{uuid.uuid4()}")
+    status, _missing, _ = await raw("GET", f"{RD}/{uuid.uuid4()}")
     assert status == 404
 
 
@@ -91,7 +91,7 @@ async def test_custom_roles_by_put_and_type_filter(emu, raw, authz_client) -> No
     assert [r.name for r in customs] == [guid]
     assert [r async for r in authz_client.role_definitions.list(
         sub_scope(emu), filter="type eq 'CustomRole'")] == []  # not assignable up there
-    status, err, _ = await raw("PUT", f"{scope}{RD}/{uuid.uuid4()}", {"properties": {
+    status, _err, _ = await raw("PUT", f"{scope}{RD}/{uuid.uuid4()}", {"properties": {
         "roleName": "No scopes", "assignableScopes": []}})
     assert status == 400
 
@@ -140,7 +140,7 @@ async def test_delete_example_answers_200_with_body_then_204(emu, raw, example) 
     assert set(got) == set(ex["responses"]["200"]["body"])
     status, _, _ = await raw("DELETE", f"{sub_scope(emu)}{RA}/{name}")
     assert status == 204
-    status, err, _ = await raw("GET", f"{sub_scope(emu)}{RA}/{name}")
+    status, _err, _ = await raw("GET", f"{sub_scope(emu)}{RA}/{name}")
     assert status == 404
 
 
@@ -232,7 +232,7 @@ async def test_description_is_limited_to_2048_characters(emu, raw) -> None:
     p = emu.seed_principal()
     ok, _, _ = await raw("PUT", f"{sub_scope(emu)}{RA}/{uuid.uuid4()}",
                          body(emu, p, description="x" * 2048))
-    status, err, _ = await raw("PUT", f"{sub_scope(emu)}{RA}/{uuid.uuid4()}",
+    status, _err, _ = await raw("PUT", f"{sub_scope(emu)}{RA}/{uuid.uuid4()}",
                                body(emu, p, role=BLOB_READER, description="x" * 2049))
     assert ok == 201 and status == 400
 
@@ -314,7 +314,7 @@ async def test_custom_role_matches_the_docs_sample(emu, raw, example) -> None:
     props["assignableScopes"] = [sub_scope(emu)]
     guid = str(uuid.uuid4())
     await raw("PUT", f"{sub_scope(emu)}{RD}/{guid}", {"properties": props})
-    status, page, _ = await raw("GET", f"{sub_scope(emu)}{RD}",
+    _status, page, _ = await raw("GET", f"{sub_scope(emu)}{RD}",
                                 params={"$filter": "type eq 'CustomRole'"})
     (got,) = page["value"]
     assert set(got) == set(sample) and set(got["properties"]) == set(sample["properties"])

@@ -219,11 +219,12 @@ async def test_stop_leaves_unfinished_operations_in_progress() -> None:
     async with Emulator(lro_duration_s=0.05) as emu:
         token = emu.person_token()
         emu.seed_resource_group("rg")
+        url = (f"{emu.endpoint}{sub(emu)}/resourceGroups/rg/providers/Microsoft.App"
+               f"/containerApps/a?api-version={API}")
         async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=emu.client_ssl_context())) as s:
-            async with s.put(f"{emu.endpoint}{sub(emu)}/resourceGroups/rg/providers/Microsoft.App"
-                             f"/containerApps/a?api-version={API}", json={"location": "eastus"},
-                             headers={"Authorization": f"Bearer {token}"}) as r:
-                assert r.status == 201
+                connector=aiohttp.TCPConnector(ssl=emu.client_ssl_context())) as s, \
+                s.put(url, json={"location": "eastus"},
+                      headers={"Authorization": f"Bearer {token}"}) as r:
+            assert r.status == 201
     await asyncio.sleep(0.1)
     assert emu.events == []  # the timer died with the emulator

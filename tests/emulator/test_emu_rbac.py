@@ -88,7 +88,7 @@ async def test_a_role_at_a_scope_applies_there_and_below_only(emu, nobody) -> No
     assert (await nobody("GET", f"{rg1}/resources", api_version="2021-04-01"))[0] == 200
     assert (await nobody("GET", rg2, api_version="2021-04-01"))[0] == 403
     assert (await nobody("PATCH", rg1, {"tags": {}}, api_version="2021-04-01"))[0] == 403
-    status, body, _ = await nobody("GET", "/subscriptions", api_version="2022-12-01")
+    _status, body, _ = await nobody("GET", "/subscriptions", api_version="2022-12-01")
     assert [s["subscriptionId"] for s in body["value"]] == [emu.subscription_id]
 
 

@@ -139,7 +139,7 @@ async def test_tags_api_merge_replace_delete(emu, raw) -> None:
     _, got, _ = await raw("PUT", app + TAGS, {"properties": {"tags": {"x": "y"}}},
                           api_version="2021-04-01")
     assert emu.get(app)["tags"] == {"x": "y"}
-    status, err, _ = await raw("PATCH", app + TAGS, {"operation": "Upsert", "properties": {
+    status, _err, _ = await raw("PATCH", app + TAGS, {"operation": "Upsert", "properties": {
         "tags": {}}}, api_version="2021-04-01")
     assert status == 400
 
@@ -155,7 +155,7 @@ async def test_tags_on_a_missing_scope_is_404(emu, raw) -> None:
 async def test_tags_on_group_and_subscription(emu, raw) -> None:
     rg = emu.seed_resource_group("rg")
     for scope in (rg, f"/subscriptions/{emu.subscription_id}"):
-        status, got, _ = await raw("PUT", scope + TAGS, {"properties": {"tags": {"a": "1"}}},
+        status, _got, _ = await raw("PUT", scope + TAGS, {"properties": {"tags": {"a": "1"}}},
                                    api_version="2021-04-01")
         assert status == 200 and emu.get(scope)["tags"] == {"a": "1"}
 

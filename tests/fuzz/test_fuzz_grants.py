@@ -154,8 +154,8 @@ def oracle_floor(permissions: list[dict[str, Any]]) -> bool:
 
 def oracle_broad(permissions: list[dict[str, Any]]) -> bool:
     # Writes in a provider nobody names on purpose, first-party or not, count as "every".
-    probes = tuple(f"{ns}/things/{verb}" for ns in ("zz.neverheard", "microsoft.zzneverheard")
-                   for verb in ("write", "delete", "do/action")) + (
+    probes = (*(f"{ns}/things/{verb}" for ns in ("zz.neverheard", "microsoft.zzneverheard")
+                for verb in ("write", "delete", "do/action")),
         # the operation is literally ".../userAssignedIdentities/*/assign/action"
         "microsoft.managedidentity/userassignedidentities/assign/action",
         "microsoft.managedidentity/userassignedidentities/someid/assign/action",

@@ -86,7 +86,7 @@ async def test_arm_that_cannot_be_reached_leaves_the_role_not_checked(
         world: World, capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WARDEN_ARM_ENDPOINT", "https://127.0.0.1:9")  # nothing listens there
     path = template(tmp_path, {"grant:a": "Orders Reader@.", "grant:b": "Reader@."})
-    rc, lines, err = await lint(capsys, path, "--arm", "--subscription", world.sub)
+    rc, lines, _err = await lint(capsys, path, "--arm", "--subscription", world.sub)
     assert rc == 1
     [line] = lines
     assert ": grant:a: not checked: role 'Orders Reader' could not be looked up in ARM" in line

@@ -90,9 +90,9 @@ def test_clean_template_exits_0_and_prints_nothing(capsys) -> None:
 def test_literal_subscription_and_resource_group_decide_what_depended_on_them(capsys) -> None:
     where = ["--subscription", "0B0B0B0B-1111-2222-3333-444444444444",
              "--resource-group", "rg-shared"]
-    rc, lines, _ = lint(capsys, ARM, *where)
+    _rc, lines, _ = lint(capsys, ARM, *where)
     assert f"{ARM}:35: grant:shared" not in heads(lines)  # admitted: it is the app's own group
-    rc, lines, _ = lint(capsys, ARM, "--resource-group", "rg-web",
+    _rc, lines, _ = lint(capsys, ARM, "--resource-group", "rg-web",
                         "--subscription", "0b0b0b0b-1111-2222-3333-444444444444")
     shared = reason(lines, f"{ARM}:35: grant:shared")
     assert shared.startswith("scope /subscriptions/0b0b0b0b-1111-2222-3333-444444444444/"
@@ -158,7 +158,7 @@ def test_bicep_with_modules_parameters_and_interpolation(capsys) -> None:
 
 
 def test_bicep_module_deployed_where_its_grant_points_passes(capsys) -> None:
-    rc, lines, _ = lint(capsys, BICEP, "--resource-group", "rg-workers")
+    _rc, lines, _ = lint(capsys, BICEP, "--resource-group", "rg-workers")
     assert f"{BICEP}:40: grant:queue" not in heads(lines)
 
 
@@ -343,7 +343,7 @@ def test_tag_prefix_of_the_policy(capsys, tmp_path: Path) -> None:
         """)
     policy = tmp_path / "policy.toml"
     policy.write_text('[grants]\ntag_prefix = "rbac/"\n')
-    rc, lines, _ = lint(capsys, path, "--policy", str(policy))
+    _rc, lines, _ = lint(capsys, path, "--policy", str(policy))
     assert heads(lines) == [f"{path}:5: RBAC/y"]
 
 

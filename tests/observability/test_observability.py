@@ -60,7 +60,7 @@ async def test_one_json_log_line_per_outcome_with_arm_calls(world, emu, caplog) 
     emu.clear_log()
     warden = make(emu)
     try:
-        outs = await warden.handle_payload(events + [{"not": "an event"}])
+        outs = await warden.handle_payload([*events, {"not": "an event"}])
         emu.inject_fault("GET", r"/containerApps/app1$", 429, "TooManyRequests", count=1)
         again = await warden.handle_payload(events)
     finally:
@@ -129,7 +129,7 @@ async def test_traces_and_metrics_reach_the_exporters(world, emu, otel) -> None:
     warden = make(emu)
     try:
         emu.inject_fault("PUT", r"/roleAssignments/", 429, "TooManyRequests", count=1)
-        await warden.handle_payload(events + [{"not": "an event"}])
+        await warden.handle_payload([*events, {"not": "an event"}])
         emu.inject_fault("GET", r"/containerApps/app1$", 503, "ServiceUnavailable", count=4)
         [retry] = await warden.handle_payload(events)
     finally:
@@ -239,3 +239,48 @@ async def test_audit_stream_with_a_token_credential(world, emu, monkeypatch) -> 
     finally:
         await warden.close()
     assert [e["data"]["change"] for e in emu.topics.received("tokened")] == list(out.changes)
+
+
+# --- every record carries every field of the outcome line ---------------------------------------
+
+
+async def test_log_line_span_and_audit_event_carry_every_outcome_field(world, emu, otel,
+                                                                      caplog) -> None:
+    """caller (data.claims), reason and notes included (the contract's Outcome records)."""
+    spans, _ = otel
+    caplog.set_level(logging.INFO, logger="aca_warden")
+    stream = AuditStream(emu.topics.endpoint("full"), emu.topics.key, ca_bundle=emu.ca_path)
+    events = await world.create_app("app1", {"grant:rg": "Reader@.", "grant:bad": "Owner@."},
+                                    identity={"type": "SystemAssigned"})
+    await world.hand_assign(world.rg, "Reader", world.principal("app1"))  # a note: left alone
+    opted = world.event(world.app_id("out"))
+    emu.seed_container_app(world.app_id("out"), tags={"warden:ignore": "true"})
+    warden = make(emu, audit=stream)
+    try:
+        outs = await warden.handle_payload([*events, opted])
+    finally:
+        await warden.close()
+    noted, ignored = outs[0], outs[-1]
+    assert noted.caller == emu.person_oid("alice") and noted.notes and noted.refused
+    assert ignored.result == "ignored" and ignored.reason and ignored.caller
+    lines = {x["event_id"]: x for x in outcome_lines(caplog)}
+    by_span = {s.attributes["aca_warden.event_id"]: s for s in spans.get_finished_spans()
+               if s.name == "aca_warden.event"}
+    for out in (noted, ignored):
+        line = out.to_json()
+        assert "caller" in line and ("reason" in line or "notes" in line)
+        logged = lines[out.event_id]
+        assert {k: logged[k] for k in line if k != "duration_ms"} == {
+            k: v for k, v in line.items() if k != "duration_ms"}
+        span = by_span[out.event_id].attributes
+        assert span["aca_warden.caller"] == out.caller
+        assert span["aca_warden.reason"] == (out.reason or "")
+        assert list(span["aca_warden.notes"]) == list(out.notes)
+        assert list(span["aca_warden.changes"]) == list(out.changes)
+        assert [json.loads(r) for r in span["aca_warden.refused"]] == line["refused"]
+    received = emu.topics.received("full")
+    assert received and all(e["data"]["event_id"] == noted.event_id for e in received)
+    for e in received:
+        for key, value in noted.to_json().items():
+            if key != "duration_ms":
+                assert e["data"][key] == value, key

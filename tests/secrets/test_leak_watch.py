@@ -20,7 +20,7 @@ from handlers.warden import Outcome
 # the watch lives one level up.
 if str(Path(__file__).resolve().parents[1]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _secret_watch import Secrets, SecretWatch, record_text  # noqa: E402
+from _secret_watch import Secrets, SecretWatch, record_text
 
 
 def test_scanning_flags_token_parts_header_and_secret_value() -> None:

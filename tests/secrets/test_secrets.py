@@ -30,7 +30,7 @@ from handlers.warden import Warden
 # library's. The integration suite's World lives one level up.
 if str(Path(__file__).resolve().parents[1]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from integration.conftest import World  # noqa: E402
+from integration.conftest import World
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_VALUE = "s3cr3t-" + uuid.uuid4().hex
@@ -69,7 +69,7 @@ def needles(emu: Any, tokens: list[str]) -> dict[str, str]:
     found = {"IDENTITY_HEADER": emu.identity_header, "secret value": SECRET_VALUE}
     for i, t in enumerate(tokens):
         found[f"token {i}"] = t
-        header, payload, signature = t.split(".")
+        _header, payload, signature = t.split(".")
         found[f"token {i} payload"] = payload
         found[f"token {i} signature"] = signature
     for key, value in CLAIMS.items():

@@ -353,11 +353,11 @@ def test_results_do_not_depend_on_tag_order() -> None:
 # --- properties ------------------------------------------------------------------------------
 
 
-segments = st.sampled_from(
-    ["Microsoft.Storage", "storageAccounts", "stapp", "providers", "Microsoft.KeyVault", "vaults"]
-    + ["rg1", "rg10", "resourceGroups", "subscriptions", SUB, "..", ".", "", "a b", "x%2f"]
-    + ["q?", "h#", "b\\c", "Blob", "\u00e9t\u00e9", "{x}"]
-)
+segments = st.sampled_from([
+    "Microsoft.Storage", "storageAccounts", "stapp", "providers", "Microsoft.KeyVault", "vaults",
+    "rg1", "rg10", "resourceGroups", "subscriptions", SUB, "..", ".", "", "a b", "x%2f",
+    "q?", "h#", "b\\c", "Blob", "\u00e9t\u00e9", "{x}",
+])
 bases = st.sampled_from(
     [RG, RG.upper(), f"/subscriptions/{SUB}/resourceGroups/rg10", f"/subscriptions/{OTHER_SUB}"]
 )

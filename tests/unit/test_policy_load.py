@@ -69,7 +69,7 @@ def test_relative_warden_policy_is_read_from_the_current_directory(tmp_path: Pat
 
 
 def test_missing_file_named_by_warden_policy_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(PolicyError, match="nope.toml.*does not exist"):
+    with pytest.raises(PolicyError, match=r"nope.toml.*does not exist"):
         load_policy(env={"WARDEN_POLICY": str(tmp_path / "nope.toml")}, cwd=str(tmp_path))
 
 
@@ -217,12 +217,12 @@ def test_unknown_key_is_an_error_naming_it(toml: str, key: str) -> None:
 
 @pytest.mark.parametrize("toml", ["[grant]\ntag_prefix = 'x'", "dry_run = true", "[extra]"])
 def test_unknown_table_or_top_level_key_is_an_error(toml: str) -> None:
-    with pytest.raises(PolicyError, match="p.toml: unknown table or key"):
+    with pytest.raises(PolicyError, match=r"p.toml: unknown table or key"):
         parse_policy(toml, "p.toml")
 
 
 def test_table_given_as_a_value_is_an_error() -> None:
-    with pytest.raises(PolicyError, match="p.toml: grants: expected a table, got string"):
+    with pytest.raises(PolicyError, match=r"p.toml: grants: expected a table, got string"):
         parse_policy('grants = "x"', "p.toml")
 
 
@@ -238,7 +238,7 @@ def test_unparseable_file_is_an_error_naming_it(tmp_path: Path, text: str) -> No
 def test_file_that_is_not_utf8_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
     path.write_bytes(b"[grants]\ntag_prefix = '\xff'\n")
-    with pytest.raises(PolicyError, match="policy.toml"):
+    with pytest.raises(PolicyError, match=r"policy.toml"):
         load_policy(env={}, cwd=str(tmp_path))
 
 

@@ -121,7 +121,7 @@ def test_not_actions_apply_within_their_own_block_and_data_actions_never_count()
     contributor = [{"actions": ["*"], "notActions": ["Microsoft.Authorization/*/Write"]}]
     assert permits(contributor, "Microsoft.App/containerApps/write")
     assert not permits(contributor, "Microsoft.Authorization/roleAssignments/write")
-    two_blocks = contributor + [{"actions": ["Microsoft.Authorization/roleAssignments/write"]}]
+    two_blocks = [*contributor, {"actions": ["Microsoft.Authorization/roleAssignments/write"]}]
     assert permits(two_blocks, "Microsoft.Authorization/roleAssignments/write")
     data_only = [{"actions": [], "dataActions": ["*"]}]
     assert not permits(data_only, "Microsoft.App/containerApps/read")
