@@ -148,22 +148,65 @@ async def _run_warden(args: argparse.Namespace) -> int:
     from handlers.warden import Warden, exit_code
 
     warden = Warden.from_env()  # PolicyError before any ARM call
+    problems: list[str] = []
     async with warden:
+        if _needs_arm(args):
+            await warden.arm.own_identity()  # NoCredential: say so before touching anything
         if args.command == "handle":
             outcomes = await warden.handle_payload(args.payload)
         elif args.command == "plan":
             outcomes = [await warden.plan_app(args.app_id)]
+            problems = [o.error or o.result for o in outcomes if o.result == "refused"]
         else:
-            subs = args.subscriptions or None
-            sys.stderr.write("reconcile: sweeping container apps...\n")
-            outcomes = await warden.reconcile_all(subs)
-            counts: dict[str, int] = {}
-            for o in outcomes:
-                counts[o.result] = counts.get(o.result, 0) + 1
-            summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no apps"
-            sys.stderr.write(f"reconcile: done: {summary}\n")
+            outcomes, problems = await _reconcile(warden, args)
     _print_outcomes(outcomes)
-    return exit_code(outcomes)
+    for problem in problems:
+        sys.stderr.write(f"error: {problem}\n")
+    return EXIT_USAGE if problems else exit_code(outcomes)
+
+
+def _needs_arm(args: argparse.Namespace) -> bool:
+    """Whether the command will call ARM (a delivery of ignored events does not)."""
+    if args.command != "handle":
+        return True
+    from handlers.events import parse_payload
+
+    return any(ev.workload is not None for ev in parse_payload(args.payload))
+
+
+async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], list[str]]:
+    """The sweep, and what made it unable to sweep a subscription given to it (exit 2).
+
+    Subscriptions come from ``--subscription``, else ``WARDEN_SUBSCRIPTIONS``, else every
+    one the identity can read. One that is malformed, missing or unreadable is named and
+    skipped; the others are swept.
+    """
+    import os
+
+    if args.subscriptions:
+        given, source = list(args.subscriptions), "--subscription"
+    else:
+        given = [s.strip() for s in os.environ.get("WARDEN_SUBSCRIPTIONS", "").split(",")
+                 if s.strip()]
+        source = "WARDEN_SUBSCRIPTIONS"
+    sys.stderr.write("reconcile: sweeping container apps...\n")
+    outcomes = await warden.reconcile_all(given or None)
+    problems: list[str] = []
+    where = f" (from {source})" if given else ""
+    for o in outcomes:
+        if o.result != "refused":
+            continue
+        if o.app is None:  # malformed, or the subscriptions could not be listed
+            problems.append(f"{o.error}{where}")
+        elif o.app.count("/") == 2:  # /subscriptions/<id>: its sweep was refused
+            problems.append(f"cannot sweep subscription {o.app.rsplit('/', 1)[-1]}{where}: "
+                            f"not found, or not readable by this identity: {o.error}")
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.result] = counts.get(o.result, 0) + 1
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no apps"
+    sys.stderr.write(f"reconcile: done: {summary}\n")
+    return outcomes, problems
 
 
 def _not_in_this_build(command: str, e: ModuleNotFoundError) -> int:
@@ -229,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         return _demo(args)
 
-    from handlers.errors import ArmError, PolicyError, Transient
+    from handlers.errors import ArmError, NoCredential, PolicyError, Transient
 
     try:
         if args.command == "handle":
@@ -244,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  f"(expected {forms})\n")
                 return EXIT_USAGE
         return asyncio.run(_run_warden(args))
-    except PolicyError as e:
+    except (PolicyError, NoCredential) as e:
         sys.stderr.write(f"error: {e}\n")
         return EXIT_USAGE
     except ArmError as e:
