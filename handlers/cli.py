@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -83,9 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
         "batches) at /api/events and /runtime/webhooks/eventgrid. Bound to anything but "
         "127.0.0.1 it requires the key in WARDEN_WEBHOOK_KEY.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    p.add_argument("--port", type=int, default=7071, help="port to bind (default: %(default)s)")
-    p.add_argument("--timeout", type=float, default=25.0,
-                   help="seconds to answer a delivery within (default: %(default)s)")
+    p.add_argument("--port", type=_port, default=7071,
+                   help="port to bind, 1-65535 (default: %(default)s)")
+    p.add_argument("--timeout", type=_seconds, default=25.0,
+                   help="seconds to answer a delivery within, positive (default: %(default)s)")
 
     p = sub.add_parser(
         "demo", formatter_class=fmt, help="run the whole story against the built-in emulator",
@@ -106,6 +108,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="benchmark the service against the emulator (see 'bench --help')",
         description="Benchmark the service against the emulator.")
     return parser
+
+
+def _port(text: str) -> int:
+    """A TCP port, 1-65535 (argparse turns the ValueError into a usage error, exit 2)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a port number: {text!r} (expected 1-65535)") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (expected 1-65535)")
+    return port
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive, finite number of seconds")
+    return value
 
 
 def _setup_logging(verbose: int) -> None:
@@ -263,9 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     if args.command == "serve":
-        # A long-running host: its operators want one line per outcome by default.
+        # A long-running host: its operators want one line per outcome, and every
+        # rejected request, by default.
         if args.verbose == 0:
             logging.getLogger("aca_warden").setLevel(logging.INFO)
+            logging.getLogger("handlers.serve").setLevel(logging.INFO)
         from handlers.serve import main as serve
 
         return int(serve(args) or 0)

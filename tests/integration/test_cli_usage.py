@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
 import threading
 import time
 import urllib.request
@@ -33,6 +34,12 @@ def emu() -> Iterator[Any]:
         yield e
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def tagged_app_and_its_event(emu: Any, tmp_path: Path, name: str) -> tuple[str, Path]:
     """A new app with one grant tag, and a file holding a write event for it."""
     target = app_id(emu, f"{name}-{uuid.uuid4().hex[:4]}")
@@ -48,7 +55,7 @@ def tagged_app_and_its_event(emu: Any, tmp_path: Path, name: str) -> tuple[str, 
 @pytest.mark.parametrize("value", ["on", "ON", "Yes", "true", "1"])
 def test_every_documented_dry_run_value_writes_nothing(emu: Any, tmp_path: Path,
                                                        value: str) -> None:
-    target, f = tagged_app_and_its_event(emu, tmp_path, f"dry-{value.lower()}")
+    _, f = tagged_app_and_its_event(emu, tmp_path, f"dry-{value.lower()}")
     emu.clear_log()
     p = run(emu, "handle", str(f), tmp=tmp_path, extra={"WARDEN_DRY_RUN": value})
     assert p.returncode == 0, p.stderr
@@ -62,7 +69,8 @@ def test_every_documented_dry_run_value_writes_nothing(emu: Any, tmp_path: Path,
 def test_an_unknown_dry_run_value_stops_every_command_with_exit_2(emu: Any, tmp_path: Path,
                                                                   command: str) -> None:
     target, f = tagged_app_and_its_event(emu, tmp_path, f"dry-bad-{command}")
-    args = {"handle": [str(f)], "plan": [target], "reconcile": [], "serve": ["--port", "0"]}
+    args = {"handle": [str(f)], "plan": [target], "reconcile": [],
+            "serve": ["--port", str(free_port())]}
     emu.clear_log()
     p = run(emu, command, *args[command], tmp=tmp_path, extra={"WARDEN_DRY_RUN": "maybe"})
     assert p.returncode == 2, (p.stdout, p.stderr)
