@@ -63,8 +63,10 @@ class _Template:
     """One template's parameters and variables, as its expressions see them."""
 
     def __init__(self, path: str, doc: Mapping[str, Any], placement: Placement,
-                 bound: Mapping[str, Value] | None, parent: _Template | None = None) -> None:
+                 bound: Mapping[str, Value] | None, parent: _Template | None = None,
+                 stack: tuple[str, ...] = ()) -> None:
         self.path = path
+        self.stack = (*stack, os.path.realpath(path))  # the files that link this one, and it
         self.doc = doc
         self.placement = placement
         self.bound = bound  # None: the deployment decides every parameter
@@ -199,6 +201,10 @@ def _nested(template: _Template, path: str, resource: Any, report: Report, prefi
                                    "template itself")
             return
         child_path = os.path.normpath(os.path.join(os.path.dirname(path), relative))
+        if os.path.realpath(child_path) in template.stack:
+            report.not_checked(path, line, "template",
+                               f"{what} links {child_path}, which links it in turn")
+            return
         loaded = load_json(child_path, report, path, line)
         if not isinstance(loaded, dict):
             return
@@ -208,9 +214,10 @@ def _nested(template: _Template, path: str, resource: Any, report: Report, prefi
                            f"{_MAX_DEPTH} deep")
         return
     if inner or child_path != path:
-        child = _Template(child_path, doc, placement, bound)
+        child = _Template(child_path, doc, placement, bound, stack=template.stack)
     else:
-        child = _Template(child_path, doc, placement, None, parent=template)
+        child = _Template(child_path, doc, placement, None, parent=template,
+                          stack=template.stack)
     _walk(child, child_path, report, prefix, depth + 1)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from lark import Token, Tree
@@ -46,6 +47,16 @@ from handlers.lint.values import (
 __all__ = ["read_bicep"]
 
 _MAX_DEPTH = 10
+_MAX_MODULES = 200  # module instances followed per file given (loops multiply them)
+
+
+@dataclass
+class _Run:
+    """What every file of one entry point shares: the report and how far it has gone."""
+
+    report: Report
+    prefix: str
+    modules: int = 0
 _EXTERNAL = ("br:", "br/", "ts:", "ts/")  # registry modules and template specs
 
 
@@ -53,10 +64,11 @@ class _File:
     """One Bicep file, evaluated where it is deployed with the parameters it is given."""
 
     def __init__(self, path: str, tree: Tree[Token], placement: Placement,
-                 bound: Mapping[str, Value] | None, report: Report, prefix: str,
-                 depth: int) -> None:
+                 bound: Mapping[str, Value] | None, run: _Run,
+                 stack: tuple[str, ...] = ()) -> None:
         self.path, self.placement, self.bound = path, placement, bound
-        self.report, self.prefix, self.depth = report, prefix, depth
+        self.run, self.report, self.prefix = run, run.report, run.prefix
+        self.stack = (*stack, os.path.realpath(path))  # the files that use this one, and it
         self.params: dict[str, Any] = {}
         self.variables: dict[str, Any] = {}
         self.resources: dict[str, Tree[Token]] = {}
@@ -379,11 +391,16 @@ class _File:
             bound = dict(params)
         elif isinstance(params, Partial):
             bound = dict(params.known)
-        if self.depth >= _MAX_DEPTH:
-            self.report.not_checked(self.path, line, "module",
-                                    f"{what} is nested more than {_MAX_DEPTH} deep")
-            return
         path = os.path.normpath(os.path.join(os.path.dirname(self.path), source))
+        self.run.modules += 1
+        why = (f"{what} uses {path}, which uses it in turn" if os.path.realpath(path) in self.stack
+               else f"{what} is nested more than {_MAX_DEPTH} deep"
+               if len(self.stack) > _MAX_DEPTH else
+               f"more than {_MAX_MODULES} module instances" if self.run.modules > _MAX_MODULES
+               else None)
+        if why is not None:
+            self.report.not_checked(self.path, line, "module", why)
+            return
         try:
             text = read_text(path)
             if path.lower().endswith(".json"):
@@ -396,11 +413,11 @@ class _File:
         except LintError as e:
             self.report.not_checked(self.path, line, "module", f"{what}: {e}")
             return
-        _File(path, tree, placement, bound, self.report, self.prefix, self.depth + 1).walk()
+        _File(path, tree, placement, bound, self.run, self.stack).walk()
 
 
 def read_bicep(path: str, text: str, report: Report, prefix: str,
                placement: Placement) -> None:
     """Add the workloads of Bicep file `path` (and of the local modules it uses) to `report`;
     LintError when it does not parse."""
-    _File(path, syn.parse(path, text), placement, None, report, prefix, 0).walk()
+    _File(path, syn.parse(path, text), placement, None, _Run(report, prefix)).walk()

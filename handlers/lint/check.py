@@ -38,8 +38,10 @@ from handlers.policy import Policy
 
 __all__ = ["Checker"]
 
-_OPEN = "\ue000"
-_HOLE = _OPEN + "{}\ue001"  # private-use characters mark the unknown parts of a value
+# marks the unknown parts of a value while it is split into items: printable (so reasons
+# that quote an item with repr() keep it), and no template writes it
+_OPEN = "\u27e6"
+_HOLE = _OPEN + "{}\u27e7"
 _SCOPE_RULES = ("scope", "allowed_scopes")
 _Result = tuple[str, bool]  # (reason, not checked)
 _SOME_ROLE = "Reader"  # stands in for an unknown role while its scope is checked

@@ -454,3 +454,98 @@ def test_a_run_leaves_the_process_logging_as_it_was(capsys) -> None:
     before = (azure.level, policy.level)
     lint(capsys, ARM_CLEAN)
     assert (azure.level, policy.level) == before
+
+
+def test_hostile_bicep_neither_crashes_nor_hangs_nor_passes(capsys, tmp_path: Path) -> None:
+    path = write(tmp_path, "self.bicep", """
+        var a = b
+        var b = a
+        var d = 'x${[1]}'
+        resource app 'Microsoft.App/containerApps@2024-03-01' = [for i in range(0, 3): {
+          name: 'a${i}'
+          tags: i
+        }]
+        resource app2 'Microsoft.App/containerApps@2024-03-01' = {
+          name: d
+          tags: {
+            'grant:a': a
+            'grant:g': '${app2.id}'
+            'grant:k': 'Owner@${'${'.'}'}'
+            'grant:m': (1 + 2)
+            '${d}': 'Owner@.'
+          }
+        }
+        module self './self.bicep' = {
+          name: 'self'
+        }
+        module loop './self.bicep' = [for x in [1, 2]: {
+          name: 'l${x}'
+        }]
+        """)
+    rc, lines, _ = lint(capsys, path)
+    assert rc == 1
+    assert heads(lines) == [f"{path}:6: tags", f"{path}:11: grant:a", f"{path}:12: grant:g",
+                            f"{path}:13: grant:k", f"{path}:14: grant:m", f"{path}:15: <an "
+                            "object or array used as a string>", f"{path}:18: module",
+                            f"{path}:21: module"]
+    assert "defined in terms of itself" in reason(lines, f"{path}:11: grant:a")
+    assert reason(lines, f"{path}:12: grant:g") == ("not checked: the value uses an object or "
+                                                    "array used as a string, known only at "
+                                                    "deployment")  # no marker leaks out
+    assert "role Owner" in reason(lines, f"{path}:13: grant:k")
+    assert "which uses it in turn" in reason(lines, f"{path}:18: module")
+
+
+def test_templates_that_link_each_other_are_not_followed_forever(capsys, tmp_path) -> None:
+    def linking(other: str) -> dict:
+        return {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/"
+                "deploymentTemplate.json#", "resources": [
+                    {"type": "Microsoft.Resources/deployments", "name": "d",
+                     "properties": {"templateLink": {"relativePath": other}}},
+                    {"type": "Microsoft.App/jobs", "name": "j", "tags": {"grant:x": "Owner@."}}]}
+    (tmp_path / "a.json").write_text(json.dumps(linking("b.json"), indent=1))
+    (tmp_path / "b.json").write_text(json.dumps(linking("a.json"), indent=1))
+    rc, lines, _ = lint(capsys, str(tmp_path / "a.json"))
+    assert rc == 1
+    # a.json's job, then b.json's link back to a.json (not followed) and b.json's job
+    assert [line.split(": ")[1] for line in lines] == ["grant:x", "template", "grant:x"]
+    assert lines[1].startswith(str(tmp_path / "b.json"))
+    assert "links " + str(tmp_path / "a.json") + ", which links it in turn" in lines[1]
+
+
+def test_terraform_state_json_is_read_from_its_values(capsys, tmp_path: Path) -> None:
+    state = {"format_version": "1.0", "terraform_version": "1.9.8", "values": {"root_module": {
+        "resources": [], "child_modules": [{"address": "module.apps", "resources": [
+            {"address": "module.apps.azurerm_container_app_job.j", "mode": "managed",
+             "type": "azurerm_container_app_job", "name": "j",
+             "values": {"name": "j", "resource_group_name": "rg-apps", "location": "westeurope",
+                        "tags": {"grant:x": "Managed Identity Operator@."}}}]}]}}}
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(state, indent=2))
+    rc, lines, _ = lint(capsys, str(path))
+    assert rc == 1
+    assert heads(lines) == [f"{path}:21: grant:x"]
+    assert "Managed Identity Operator" in lines[0] and "is broad" in lines[0]
+
+
+@pytest.mark.parametrize(("location", "admitted"), [("West Europe", True), ("eastus", False)])
+def test_location_placeholder_is_the_apps_location(capsys, tmp_path: Path, location: str,
+                                                    admitted: bool) -> None:
+    sub = "5f6e7d8c-1a2b-4c3d-9e8f-0a1b2c3d4e5f"
+    path = write(tmp_path, "loc.bicep", f"""
+        resource a 'Microsoft.App/containerApps@2024-03-01' = {{
+          name: 'a'
+          location: '{location}'
+          tags: {{
+            'grant:x': 'Reader@/subscriptions/{sub}/resourceGroups/rg-shared-westeurope'
+          }}
+        }}
+        """)
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[grants]\nallowed_scopes = ["/subscriptions/{subscription}/'
+                      'resourceGroups/rg-shared-{location}"]\n')
+    rc, lines, _ = lint(capsys, path, "--policy", str(policy), "--subscription", sub)
+    assert (rc == 0) is admitted, lines
+    if not admitted:
+        assert "is outside allowed_scopes; allowed: /subscriptions/" + sub + \
+            "/resourceGroups/rg-shared-eastus and below" in lines[0]
