@@ -70,6 +70,7 @@ class Config:
     latency_ms: float = 30.0
     bucket: tuple[float, float] | None = None  # (capacity, refill per second)
     runs: int = 3
+    time_scale: float = 1.0  # the emulator's pace: 1 is Azure's real pace
 
 
 @dataclass
@@ -177,7 +178,8 @@ def run_burst(cfg: Config) -> RunResult:
     from emulator import EmulatorThread
 
     with tempfile.TemporaryDirectory(prefix="aca-bench-") as tmp, \
-            EmulatorThread(latency_ms=cfg.latency_ms, retry_after_s=0) as emu:
+            EmulatorThread(latency_ms=cfg.latency_ms, retry_after_s=0,
+                           time_scale=cfg.time_scale) as emu:
         events = _seed(emu, cfg, emu.person_oid("bench"))
         path = os.path.join(tmp, "events.json")
         with open(path, "w", encoding="utf-8") as f:
@@ -329,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="latency added to every ARM request (default: %(default)s)")
     p.add_argument("--bucket", type=_bucket_arg, default=None, metavar="off|CAP/REFILL",
                    help="ARM write token bucket, e.g. 20/10 or 200/10 (default: off)")
+    p.add_argument("--time-scale", type=float, default=1.0, metavar="X",
+                   help="the emulator's pace: fraction of Azure's real time its operations "
+                   "take (default: %(default)s, real pace; 0: at once)")
     p.add_argument("--runs", type=int, default=3,
                    help="bursts to take medians over (default: %(default)s)")
     p.add_argument("--cold-start-runs", type=int, default=7, metavar="N",
@@ -360,13 +365,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         sys.stderr.write("bench: --apps and --runs must be >= 1, --grants >= 0\n")
         return 2
-    cfg = Config(args.apps, args.grants, args.latency_ms, args.bucket, args.runs)
+    cfg = Config(args.apps, args.grants, args.latency_ms, args.bucket, args.runs,
+                 args.time_scale)
     bounds = Bounds(args.min_events_per_s, args.max_rss_mb, args.max_429_pct,
                     args.max_bucket_ratio, args.max_cold_start_ratio)
     bucket = "off" if cfg.bucket is None else f"{cfg.bucket[0]:g}/{cfg.bucket[1]:g} " \
         "(capacity/refill per s)"
     print(f"aca-warden bench: burst of {cfg.apps} new apps, {cfg.grants} grant tags each, "
-          f"latency {cfg.latency_ms:g} ms per ARM request, write bucket {bucket}; "
+          f"latency {cfg.latency_ms:g} ms per ARM request, write bucket {bucket}, "
+          f"time scale {cfg.time_scale:g}; "
           f"{cfg.runs} run(s), medians", flush=True)
     runs: list[RunResult] = []
     for i in range(cfg.runs):

@@ -32,6 +32,8 @@ FOREIGN_ENV = (
 
 QUIET_S = 0.3  # no new event and no new outcome for this long = delivery has settled
 PRINCIPAL_DELAY_S = 0.5  # directory replication delay of new principals, shortened
+# Azure's pace, a hundred times faster: an identity change takes 0.1 s instead of 10 s.
+TIME_SCALE = 0.01
 HANDSHAKE_TIMEOUT_S = 10.0
 WEBHOOK_TIMEOUT_S = 8.0  # the webhook answers within this; Event Grid's own limit is 30 s
 
@@ -148,10 +150,12 @@ async def open_world(say: Narrator, policy_toml: str,
         policy_path = Path(tmp, "policy.toml")
         await asyncio.to_thread(policy_path.write_text, policy_toml, encoding="utf-8")
         async with contextlib.AsyncExitStack() as stack:
-            emu = Emulator(principal_delay_s=PRINCIPAL_DELAY_S, retry_after_s=0)
+            emu = Emulator(principal_delay_s=PRINCIPAL_DELAY_S, retry_after_s=0,
+                           time_scale=TIME_SCALE)
             await emu.start()
             stack.push_async_callback(emu.stop)
-            say.detail(f"local Azure emulator (ARM over HTTPS) at {emu.endpoint}")
+            say.detail(f"local Azure emulator (ARM over HTTPS) at {emu.endpoint}, time scale "
+                       f"{TIME_SCALE:g} (Azure's real pace, {1 / TIME_SCALE:g} times faster)")
             env_scope.enter_context(scoped_environ(
                 {**emu.env, "WARDEN_POLICY": str(policy_path)}, FOREIGN_ENV))
             warden = Warden.from_env(dict(os.environ))

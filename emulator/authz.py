@@ -4,15 +4,24 @@ Strict where ARM is strict: GUID names, RoleAssignmentExists for the same
 principal + role + scope under another name, PrincipalNotFound while a new
 principal "replicates" (unless principalType is given), UnmatchedPrincipalType,
 RoleDefinitionDoesNotExist, 404 for a scope that does not exist.
+
+Answers as the recordings show them (FACTS 1-6): ``roleDefinitionId`` always
+subscription-scoped (the request's subscription, also for assignments inherited
+from ``/``), ``principalType`` filled in, ``createdBy`` null in the PUT's answer
+and filled in on later reads, DELETE 200 with the deleted assignment; the
+``condition``, ``conditionVersion``, ``delegatedManagedIdentityResourceId`` and
+``description`` properties only since api-version 2020-04-01-preview.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from typing import Any
 
 from . import abac
+from .common import api_since
 from .context import Ctx, Reply
 from .ids import is_guid, norm, scope_contains, segments
 from .state import ArmError, utc_now
@@ -25,6 +34,29 @@ PRINCIPAL_TYPES = (
 )
 MAX_DESCRIPTION = 2048
 _RD = "/providers/Microsoft.Authorization/roleDefinitions/"
+_SINCE_2020 = ("condition", "conditionVersion", "delegatedManagedIdentityResourceId",
+               "description")
+
+
+def _subscription_of(path: str) -> str | None:
+    segs = segments(path)
+    return segs[1].lower() if len(segs) >= 2 and segs[0].lower() == "subscriptions" else None
+
+
+def _ra_view(ctx: Ctx, ra: dict[str, Any], *, creating: bool = False) -> dict[str, Any]:
+    """An assignment as this request's answer shows it."""
+    out = copy.deepcopy(ra)
+    p = out["properties"]
+    guid = segments(p["roleDefinitionId"])[-1]
+    sub = (_subscription_of(ctx.path) or _subscription_of(p["scope"])
+           or ctx.emu.subscription_id)
+    p["roleDefinitionId"] = f"/subscriptions/{sub}{_RD}{guid}"
+    if creating:
+        p["createdBy"] = None
+    if not api_since(ctx.api_version, "2020-04-01-preview"):
+        for key in _SINCE_2020:
+            p.pop(key, None)
+    return out
 
 
 def _scope_of(segs: list[str]) -> str:
@@ -85,7 +117,7 @@ def _list_assignments(ctx: Ctx, scope: str) -> Reply:
             continue
         if principal and ra["properties"]["principalId"].lower() != principal:
             continue
-        items.append(ra)
+        items.append(_ra_view(ctx, ra))
     return ctx.page(items)
 
 
@@ -172,17 +204,19 @@ def _put_assignment(ctx: Ctx, scope: str, name: str) -> Reply:
                            "to be updated.")
         changed = any(ep.get(k) != props.get(k) for k in ("description", "condition"))
         if not changed:
-            return Reply(200, existing)
+            return Reply(200, _ra_view(ctx, existing))
         for k in ("description", "condition", "conditionVersion"):
             ep[k] = props.get(k)
         ep["updatedOn"] = utc_now()
         ep["updatedBy"] = ctx.caller_oid
         ctx.event("Microsoft.Authorization/roleAssignments/write", ctx.path)
-        return Reply(200, existing)
+        return Reply(200, _ra_view(ctx, existing))
     now = utc_now()
+    sub = _subscription_of(scope) or _subscription_of(str(props["roleDefinitionId"])) \
+        or ctx.emu.subscription_id
     stored = {
         "properties": {
-            "roleDefinitionId": f"{_RD}{rd['name']}",
+            "roleDefinitionId": f"/subscriptions/{sub}{_RD}{rd['name']}",
             "principalId": principal_id,
             "principalType": ptype,
             "scope": scope,
@@ -195,13 +229,14 @@ def _put_assignment(ctx: Ctx, scope: str, name: str) -> Reply:
             "delegatedManagedIdentityResourceId": None,
             "description": description,
         },
-        "id": f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name.lower()}",
+        "id": f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/"
+              f"{name.lower()}",
         "type": "Microsoft.Authorization/roleAssignments",
         "name": name.lower(),
     }
     store.role_assignments[key] = stored
     ctx.event("Microsoft.Authorization/roleAssignments/write", ctx.path)
-    return Reply(201, stored)
+    return Reply(201, _ra_view(ctx, stored, creating=True))
 
 
 def _assignment(ctx: Ctx, scope: str, name: str) -> Reply:
@@ -214,13 +249,13 @@ def _assignment(ctx: Ctx, scope: str, name: str) -> Reply:
         if current is None:
             raise ArmError(404, "RoleAssignmentNotFound",
                            f"The role assignment '{name}' is not found.")
-        return Reply(200, current)
+        return Reply(200, _ra_view(ctx, current))
     if ctx.method == "DELETE":
         if current is None:
             return Reply(204)
         del store.role_assignments[key]
         ctx.event("Microsoft.Authorization/roleAssignments/delete", ctx.path, "delete")
-        return Reply(200, current)
+        return Reply(200, _ra_view(ctx, current))
     raise ArmError(405, "MethodNotAllowed", f"The method '{ctx.method}' is not allowed.")
 
 
@@ -261,8 +296,7 @@ def _definition(ctx: Ctx, scope: str, guid: str) -> Reply:
     if ctx.method == "GET":
         if current is None:
             raise ArmError(404, "RoleDefinitionDoesNotExist",
-                           "The specified role definition with ID "
-                           f"'{guid.replace('-', '')}' does not exist.")
+                           f"The specified role definition with ID '{guid}' does not exist.")
         return Reply(200, _role_def_view(current, scope))
     if ctx.method == "PUT":
         if not is_guid(guid):

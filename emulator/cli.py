@@ -1,7 +1,9 @@
 """``emulator [--port P] [--env-file F] [--deliver-to URL] [--latency-ms N] ...``
 
 Runs the emulator until SIGINT/SIGTERM. Once it listens it prints the endpoint
-and writes the env file (atomically, so a watcher never reads half of it).
+and the time scale, and writes the env file (atomically, so a watcher never
+reads half of it). Dead-lettered events and failed handshakes are reported on
+stderr.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
 
 from .core import Emulator
 from .deployment import Deployment
+from .pace import normalise_scale
 
 __all__ = ["build_parser", "main"]
 
@@ -25,6 +29,15 @@ def _bucket(text: str) -> tuple[float, float]:
         return float(cap), float(refill)
     except ValueError:
         raise argparse.ArgumentTypeError("expected CAPACITY/REFILL_PER_S, e.g. 200/10") from None
+
+
+def _scale(text: str) -> float:
+    try:
+        return normalise_scale(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "expected a number >= 0: the fraction of Azure's real time each delay takes "
+            "(1 real pace, 0.01 a hundred times faster, 0 none)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,8 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--page-size", type=int, default=100, help="items per list page")
     p.add_argument("--principal-delay", type=float, default=10.0, metavar="S",
                    help="seconds a new principal stays unknown to role assignments")
-    p.add_argument("--retry-after", type=int, default=0, metavar="S",
-                   help="Retry-After of long-running operations")
+    p.add_argument("--time-scale", type=_scale, default=1.0, metavar="X",
+                   help="fraction of Azure's real time every delay takes: operations, "
+                   "Event Grid retries (default 1: real pace; 0.01: a hundred times faster; "
+                   "0: none; a value above 1 is read as a speed-up factor)")
+    p.add_argument("--dead-letter-dir", metavar="DIR",
+                   help="write events that cannot be delivered here, as Event Grid writes "
+                   "dead-letter blobs (they are reported on stderr either way)")
+    p.add_argument("--retry-after", type=int, default=None, metavar="S",
+                   help="add Retry-After to long-running operations (ARM sends none)")
     p.add_argument("--write-bucket", type=_bucket, metavar="CAP/REFILL",
                    help="ARM write token bucket: capacity and refill per second "
                    "(ARM's own is about 200/10 per subscription and region)")
@@ -75,6 +95,7 @@ async def _serve(args: argparse.Namespace) -> int:
     emu = Emulator(page_size=args.page_size, principal_delay_s=args.principal_delay,
                    latency_ms=args.latency_ms, retry_after_s=args.retry_after, port=args.port,
                    subscription_id=args.subscription, write_bucket=args.write_bucket,
+                   time_scale=args.time_scale, dead_letter_dir=args.dead_letter_dir,
                    deployment=_deployment(args))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -86,7 +107,8 @@ async def _serve(args: argparse.Namespace) -> int:
             # The webhook is often started after the emulator: wait for it to listen.
             emu.deliver_to(args.deliver_to, schema=args.deliver_schema,
                            source=args.deliver_source, listen_wait_s=120.0)
-        print(f"emulator listening on {emu.endpoint}", flush=True)
+        print(f"emulator listening on {emu.endpoint} (time scale {emu.time_scale:g})",
+              flush=True)
         if args.env_file:
             write_env_file(args.env_file, emu.env)
             print(f"environment written to {args.env_file}", flush=True)
@@ -100,8 +122,18 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_on_stderr() -> None:
+    """Warnings of the emulator (dead letters, failed handshakes) go to stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("emulator: %(message)s"))
+    logger = logging.getLogger("emulator")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    _report_on_stderr()
     try:
         return asyncio.run(_serve(args))
     except ValueError as exc:  # a grantable role name that is unknown

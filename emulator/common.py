@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .catalog import location_display_name
 from .context import Ctx
 from .ids import ResourceRef
 from .state import ArmError, utc_now
 
-__all__ = ["checked_tags", "merge_patch", "not_found", "system_data"]
+__all__ = ["api_since", "checked_tags", "merge_patch", "not_found", "region_of",
+           "system_data", "timestamp_view"]
 
 
 def checked_tags(body: dict[str, Any], default: Any = None) -> dict[str, str]:
@@ -56,3 +58,36 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             out[key] = merge_patch(out.get(key), value)
     return out
+
+
+def api_since(api_version: str, first: str) -> bool:
+    """True when ``api_version`` is ``first`` or newer (by date; no version = newest)."""
+    return not api_version or api_version[:10] >= first[:10]
+
+
+def timestamp_view(system: Any, *, zulu: bool) -> Any:
+    """systemData as answered: a PUT's answer stamps with a trailing ``Z``, later reads
+    without (FACT 16)."""
+    if not isinstance(system, dict):
+        return system
+    out = dict(system)
+    for key in ("createdAt", "lastModifiedAt"):
+        value = out.get(key)
+        if isinstance(value, str) and not zulu:
+            out[key] = value.rstrip("Z")
+    return out
+
+
+def region_of(body: dict[str, Any], resource_type: str) -> str:
+    """The display name of a body's ``location`` ("eastus" -> "East US"); ARM's 400s for a
+    missing one or one Azure does not have."""
+    given = body.get("location")
+    if not isinstance(given, str) or not given:
+        raise ArmError(400, "LocationRequired",
+                       "The location property is required for this definition.")
+    display = location_display_name(given)
+    if display is None:
+        raise ArmError(400, "LocationNotAvailableForResourceType",
+                       f"The provided location '{given}' is not available for resource type "
+                       f"'{resource_type}'.")
+    return display

@@ -1,9 +1,13 @@
 """The Emulator: an aiohttp HTTPS server speaking the slice of ARM aca-warden uses.
 
-One request goes: log -> latency -> bearer token -> api-version -> body size and
-JSON -> injected fault -> authorization (RBAC and ABAC, ``rbac.py``) -> write
-bucket -> route handler -> events. Handlers are
-synchronous over in-memory state, so every request's change is atomic.
+One request goes: log -> latency -> bearer token -> api-version (present, and one
+the provider serves) -> body size -> injected fault -> authorization (RBAC and
+ABAC, ``rbac.py``) -> write bucket -> operations due by now end -> route handler ->
+events. Handlers are synchronous over in-memory state, so every request's change
+is atomic. ``GET /metadata/endpoints`` needs no token, as on ARM.
+
+Pace: long-running operations take Azure's real time (``pace.py``) times
+``time_scale`` (1 = real, the default; 0.01 = a hundred times faster; 0 = at once).
 """
 
 from __future__ import annotations
@@ -26,14 +30,17 @@ from aiohttp import web
 
 from .auth import PersonCredential, TokenError, TokenIssuer, disclose
 from .context import Ctx, PendingEvent, Reply
+from .delivery import Delivery
 from .deployment import Deployment, install, uninstall
-from .events import Delivery, build_arn_event, build_event
+from .events import build_arn_event, build_event
 from .faults import FaultBook, TokenBucket
-from .ids import ResourceRef
-from .lro import Operations
+from .lro import Operations, poll_route
+from .metadata import METADATA_PATH, cloud_metadata
 from .msi import token_answer
+from .pace import Pace
+from .providers import check_api_version
 from .rbac import Authorizer
-from .router import dispatch, is_poll_path
+from .router import dispatch
 from .seed import SeedMixin
 from .state import ArmError, Store
 from .topics import Topics, add_topic_routes
@@ -69,20 +76,25 @@ class Emulator(SeedMixin):
         page_size: int = 100,
         principal_delay_s: float = 10.0,
         latency_ms: float = 0,
-        retry_after_s: int = 0,
+        retry_after_s: int | None = None,
         *,
         port: int = 0,
-        lro_duration_s: float = 0.0,
+        time_scale: float = 1.0,
+        clock: Callable[[], float] | None = None,
         subscription_id: str | None = None,
         tenant_id: str | None = None,
         write_bucket: tuple[float, float] | None = None,
+        dead_letter_dir: str | None = None,
         deployment: Deployment | None = Deployment(),  # noqa: B008 - frozen, immutable
     ) -> None:
         self.page_size = page_size
         self.principal_delay_s = principal_delay_s
         self.latency_ms = latency_ms
+        # Retry-After on long-running operations: ARM sends none (the default); a test
+        # may ask for one (0: poll again at once).
         self.retry_after_s = retry_after_s
-        self.lro_duration_s = lro_duration_s
+        self.pace = Pace(time_scale, clock or time.monotonic)
+        self.dead_letter_dir = dead_letter_dir
         self.port = port
         self.tenant_id = tenant_id or str(uuid.uuid4())
         self.subscription_id = (subscription_id or str(uuid.uuid4())).lower()
@@ -103,7 +115,7 @@ class Emulator(SeedMixin):
         self.request_log: list[RequestRecord] = []
         self.events: list[dict[str, Any]] = []  # subscription system topic
         self.arn_events: list[dict[str, Any]] = []  # Resource Notifications resources topic
-        self.lro = Operations(self)
+        self.operations = Operations(self)
         self.faults = FaultBook()
         self._bucket_conf = write_bucket
         self._buckets: dict[str, TokenBucket] = {}
@@ -126,6 +138,7 @@ class Emulator(SeedMixin):
         app = web.Application(client_max_size=MAX_BODY + 1)
         app.router.add_route("GET", "/msi/token", self._token)
         app.router.add_route("GET", "/eventsubscriptions/{name}/validate", self._validate_url)
+        app.router.add_route("GET", METADATA_PATH, self._metadata)
         self.topics = add_topic_routes(app, self)  # Event Grid custom topics (audit stream)
         app.router.add_route("*", "/{tail:.*}", self._arm)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -137,7 +150,7 @@ class Emulator(SeedMixin):
         return self
 
     async def stop(self) -> None:
-        self.lro.cancel_timers()
+        self.operations.cancel_timers()
         for d in self._deliveries:
             await d.close()
         self._deliveries.clear()
@@ -267,24 +280,46 @@ class Emulator(SeedMixin):
     def clear_log(self) -> None:
         self.request_log.clear()
 
+    # -- pace ---------------------------------------------------------------------------
+    @property
+    def time_scale(self) -> float:
+        """The fraction of Azure's real time a delay takes (1 real, 0 none)."""
+        return self.pace.scale
+
+    @time_scale.setter
+    def time_scale(self, scale: float) -> None:
+        self.pace = Pace(scale, self.pace.clock)
+        if self._runner is not None:
+            self.operations.rearm()
+
+    def fail_operation(self, method: str, path_regex: str, code: str = "InternalServerError",
+                       message: str = "The operation failed.", status: int = 500,
+                       count: int = 1) -> None:
+        """Let ARM accept the next matching long-running write (201/202 as usual) and make
+        its operation end ``Failed`` later: the resource is rolled back, the status URL
+        answers ``Failed`` with this error and ``ResourceWriteFailure`` goes out."""
+        self.faults.add_later(method, path_regex, status, code, message, count)
+
     # -- events -----------------------------------------------------------------------
-    def deliver_to(self, url: str, *, batch_size: int = 10, max_attempts: int = 5,
-                   backoff_s: float = 0.05, timeout_s: float = 10.0,
-                   validation_wait_s: float = 5.0, schema: str = "eventgrid",
-                   source: str = "subscription", listen_wait_s: float = 0.0) -> Delivery:
+    def deliver_to(self, url: str, *, batch_size: int = 10, max_attempts: int = 30,
+                   timeout_s: float = 30.0, validation_wait_s: float = 5.0,
+                   schema: str = "eventgrid", source: str = "subscription",
+                   listen_wait_s: float = 0.0, dead_letter_dir: str | None = None) -> Delivery:
         """Deliver every later event to ``url`` like an Event Grid subscription
         (``schema``: "eventgrid" or "cloudevents"; ``source``: "subscription" for the
         subscription system topic, "arn" for Azure Resource Notifications;
-        ``listen_wait_s``: how long the handshake waits for ``url`` to start listening)."""
+        ``listen_wait_s``: how long the handshake waits for ``url`` to start listening).
+        Retries follow Event Grid's schedule at this emulator's time scale; what cannot
+        be delivered is dead-lettered (to ``dead_letter_dir``, default the emulator's)."""
         if schema not in ("eventgrid", "cloudevents"):
             raise ValueError(f"unknown delivery schema {schema!r}")
         if source not in ("subscription", "arn"):
             raise ValueError(f"unknown event source {source!r}")
-        d = Delivery(url, batch_size, max_attempts, backoff_s, timeout_s,
+        d = Delivery(url, self.pace, batch_size, max_attempts, timeout_s,
                      topic=f"/subscriptions/{self.subscription_id}", schema=schema,
-                     source=source,
-                     validation_base=self.endpoint, validation_wait_s=validation_wait_s,
-                     listen_wait_s=listen_wait_s)
+                     source=source, validation_base=self.endpoint,
+                     validation_wait_s=validation_wait_s, listen_wait_s=listen_wait_s,
+                     dead_letter_dir=dead_letter_dir or self.dead_letter_dir)
         d.start(self.client_ssl_context() if url.startswith("https") else None)
         self._deliveries.append(d)
         return d
@@ -293,7 +328,8 @@ class Emulator(SeedMixin):
         for d in list(self._deliveries):
             await d.drain()
 
-    def _emit(self, ctx: Ctx, pending: list[PendingEvent]) -> None:
+    def emit(self, ctx: Ctx, pending: list[PendingEvent]) -> None:
+        """Record and deliver the events of a completed write."""
         for p in pending:
             event = build_event(self, ctx, p)
             self.events.append(event)
@@ -305,15 +341,6 @@ class Emulator(SeedMixin):
                     d.put(event)
                 elif arn is not None:
                     d.put(arn)
-
-    # -- long-running operations (see lro.py) -------------------------------------
-    def start_operation(self, ctx: Ctx, ref: ResourceRef, complete: Callable[[], None],
-                        final: Callable[[], dict[str, Any] | None] | None) -> dict[str, str]:
-        """Start an LRO for a write; answers its Azure-AsyncOperation/Location headers."""
-        return self.lro.start(ctx, ref, complete, final)
-
-    def poll(self, ctx: Ctx, status_form: bool, op_id: str) -> Reply:
-        return self.lro.poll(ctx, status_form, op_id)
 
     # -- HTTP -------------------------------------------------------------------------
     def _log(self, request: web.Request, kind: str, status: int, oid: str | None) -> None:
@@ -336,9 +363,22 @@ class Emulator(SeedMixin):
             return web.Response(text="Webhook successfully validated as a subscription endpoint.")
         return web.Response(status=404, text="Unknown validation code.")
 
+    async def _metadata(self, request: web.Request) -> web.Response:
+        """Endpoint discovery: no token needed, as on ARM."""
+        status = 200
+        try:
+            body = cloud_metadata(self.endpoint, self.tenant_id,
+                                  request.query.get("api-version", ""))
+            return web.json_response(body)
+        except ArmError as exc:
+            status = exc.status
+            return web.json_response(exc.body(), status=exc.status)
+        finally:
+            self._log(request, "read", status, None)
+
     async def _arm(self, request: web.Request) -> web.StreamResponse:
         low = [s.lower() for s in request.path.split("/") if s]
-        kind = "poll" if is_poll_path(low) else (
+        kind = "poll" if poll_route(low) else (
             "write" if request.method in WRITE_METHODS else "read")
         status, oid = 500, None
         correlation = request.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
@@ -396,18 +436,20 @@ class Emulator(SeedMixin):
         except web.HTTPRequestEntityTooLarge:
             raise ArmError(413, "RequestEntityTooLarge",
                            "The request content is too large.") from None
-        fault = self.faults.take(request.method, request.path)
-        if fault is not None and not fault.apply_first:
-            self._raise_fault(fault)
         ctx = Ctx(self, request.method, request.path, dict(request.query), raw, claims,
                   correlation, request.headers.get("x-ms-client-request-id", ""),
                   f"{self.endpoint}{request.path_qs}")
+        check_api_version(ctx)
+        fault = self.faults.take(request.method, request.path)
+        if fault is not None and not fault.apply_first:
+            self._raise_fault(fault)
         self.authorizer.authorize(ctx)
         if kind == "write":
             self._take_write_token(request, headers)
+        self.operations.settle()
         reply = dispatch(ctx)
         if reply.status < 400:
-            self._emit(ctx, ctx.events)
+            self.emit(ctx, ctx.events)
         if fault is not None:
             self._raise_fault(fault)
         return reply

@@ -1,4 +1,9 @@
-"""Knobs for tests and benchmarks: injected faults and ARM's write token bucket."""
+"""Knobs for tests and benchmarks: injected faults and ARM's write token bucket.
+
+Two kinds of fault: one that answers a request with an error at once (``add``), and
+one that lets ARM accept a long-running write and makes its operation end ``Failed``
+later (``add_later``), as when Azure cannot apply an accepted identity change.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +36,8 @@ class Fault:
 @dataclass
 class FaultBook:
     faults: list[Fault] = field(default_factory=list)
+    later: list[Fault] = field(default_factory=list)
+    messages: dict[int, str] = field(default_factory=dict)  # id(fault) -> its message
 
     def add(
         self,
@@ -55,8 +62,25 @@ class FaultBook:
                 return fault
         return None
 
+    def add_later(self, method: str, path_regex: str, status: int, code: str, message: str,
+                  count: int = 1) -> Fault:
+        fault = Fault(method.upper(), re.compile(path_regex, re.I), status, code, count)
+        self.later.append(fault)
+        self.messages[id(fault)] = message
+        return fault
+
+    def take_later(self, method: str, path: str) -> tuple[int, str, str] | None:
+        """(status, code, message) an accepted operation of this request must end with."""
+        for fault in self.later:
+            if fault.matches(method, path):
+                fault.remaining -= 1
+                return fault.status, fault.code, self.messages[id(fault)]
+        return None
+
     def clear(self) -> None:
         self.faults.clear()
+        self.later.clear()
+        self.messages.clear()
 
 
 @dataclass

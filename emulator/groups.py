@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .apps import app_view
 from .common import checked_tags
 from .context import Ctx, Reply
 from .ids import norm, segments
@@ -58,6 +57,7 @@ def resource_group(ctx: Ctx, sub: str, rg: str) -> Reply:
             store.require_group(sub, rg)
         for rkey in [k for k in store.resources if k.startswith(key + "/")]:
             body = store.resources.pop(rkey)
+            store.revisions.pop(rkey, None)
             ident = body.get("identity") or {}
             store.delete_principal(ident.get("principalId") if isinstance(ident, dict) else None)
             if "principalId" in (body.get("properties") or {}):
@@ -137,6 +137,4 @@ def tags_at_scope(ctx: Ctx, scope: str) -> Reply:
         raise ArmError(400, "InvalidTagCount", "A resource can have at most 50 tags.")
     target["tags"] = new
     ctx.event("Microsoft.Resources/tags/write", scope + TAGS_SUFFIX)
-    if str(target.get("type", "")).lower() == "microsoft.app/containerapps":
-        return Reply(200, _tags_view(scope, app_view(target)["tags"]))
     return Reply(200, _tags_view(scope, new))

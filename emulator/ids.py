@@ -26,6 +26,8 @@ _GUID = re.compile(
 # Canonical spelling of the types the emulator knows by name.
 CANONICAL_TYPES = {
     "microsoft.app/containerapps": ("Microsoft.App", "containerApps"),
+    "microsoft.app/jobs": ("Microsoft.App", "jobs"),
+    "microsoft.app/managedenvironments": ("Microsoft.App", "managedEnvironments"),
     "microsoft.managedidentity/userassignedidentities": (
         "Microsoft.ManagedIdentity",
         "userAssignedIdentities",

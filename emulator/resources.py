@@ -1,5 +1,11 @@
 """Microsoft.ManagedIdentity/userAssignedIdentities, plain stored resources of any
-other type (so storage accounts and vaults can be scopes), and resource lists."""
+other type (so storage accounts and vaults can be scopes), resource lists, and the
+dispatch to container apps, jobs and managed environments.
+
+A user-assigned identity's PUT answers 201 with a ``Location`` header naming the
+identity itself (FACT 8), its id spelled ``.../resourcegroups/...``; DELETE 200
+with no body.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from .apps import APP_TYPE, UAMI_TYPE, app_view, handle_app
 from .common import checked_tags, merge_patch, not_found, system_data
 from .context import Ctx, Reply
+from .environments import ENV_TYPE, handle_environment
+from .identity import UAMI_TYPE
 from .ids import ResourceRef, mixed_case_id, norm
 from .state import ArmError
+from .views import identity_resource_view, view
+from .workloads import KINDS, handle_workload
 
 __all__ = ["handle_resource", "list_resources"]
 
@@ -26,6 +35,8 @@ def _handle_stored(
     operation_type: str,
     write: Callable[[Ctx, ResourceRef, _Record, _Record | None], _Record],
     forget: Callable[[Ctx, _Record], None] | None = None,
+    answer: Callable[[_Record, str], _Record] = lambda r, _v: r,
+    created_location: bool = False,
 ) -> Reply:
     """GET, PUT, PATCH and DELETE of one stored resource.
 
@@ -39,7 +50,7 @@ def _handle_stored(
     if ctx.method == "GET":
         if current is None:
             raise not_found(ref)
-        return Reply(200, current)
+        return Reply(200, answer(current, ctx.api_version))
     if ctx.method in ("PUT", "PATCH"):
         store.require_group(ref.subscription, ref.resource_group)
         body = ctx.json_object()
@@ -48,7 +59,8 @@ def _handle_stored(
         stored = write(ctx, ref, body, current)
         store.resources[key] = stored
         ctx.event(f"{operation_type}/write", ctx.path)
-        return Reply(200 if current else 201, stored)
+        headers = {"Location": stored["id"]} if created_location and current is None else {}
+        return Reply(200 if current else 201, answer(stored, ctx.api_version), headers)
     if ctx.method == "DELETE":
         if current is None:
             return Reply(204)
@@ -81,12 +93,11 @@ def _identity_record(ctx: Ctx, ref: ResourceRef, body: _Record, current: _Record
         "location": location,
         "name": ref.name,
         "properties": {
-            "clientId": client, "principalId": oid, "tenantId": store.tenant_id,
+            "tenantId": store.tenant_id, "principalId": oid, "clientId": client,
             "isolationScope": "None", "assignmentRestrictions": {"providers": []},
         },
         "tags": checked_tags(body, current.get("tags") if current else None),
         "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
-        "systemData": system_data(ctx, current),
     }
 
 
@@ -115,13 +126,16 @@ def _generic_record(ctx: Ctx, ref: ResourceRef, body: _Record, current: _Record 
 
 def handle_resource(ctx: Ctx, ref: ResourceRef, action: str | None = None) -> Reply:
     kind = ref.type.lower()
-    if kind == APP_TYPE:
-        return handle_app(ctx, ref, action)
+    if kind in KINDS and len(ref.types) == 1:
+        return handle_workload(ctx, KINDS[kind], ref, action)
+    if kind == ENV_TYPE.lower():
+        return handle_environment(ctx, ref, action)
     if action is not None:
         raise ArmError(400, "InvalidAction", f"The action '{action}' is not supported.")
     if kind == UAMI_TYPE:
         return _handle_stored(ctx, ref, "Microsoft.ManagedIdentity/userAssignedIdentities",
-                              _identity_record, _forget_principal)
+                              _identity_record, _forget_principal,
+                              answer=identity_resource_view, created_location=True)
     return _handle_stored(ctx, ref, ref.type, _generic_record)
 
 
@@ -139,5 +153,5 @@ def list_resources(ctx: Ctx, sub: str, rg: str | None, rtype: str | None) -> Rep
             continue
         if rtype is not None and str(body.get("type", "")).lower() != rtype.lower():
             continue
-        items.append(app_view(body) if body.get("type", "").lower() == APP_TYPE else body)
+        items.append(view(body, ctx.api_version))
     return ctx.page(items)

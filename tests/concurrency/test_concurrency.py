@@ -64,8 +64,8 @@ def no_duplicates(world: World) -> None:
 
 @pytest.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
-    async with running_emulator(monkeypatch, unset=(), page_size=2, principal_delay_s=0.3,
-                                retry_after_s=0, latency_ms=5) as e:
+    async with running_emulator(monkeypatch, unset=(), time_scale=0, page_size=2,
+                                principal_delay_s=0.3, retry_after_s=0, latency_ms=5) as e:
         yield e
 
 
@@ -135,7 +135,7 @@ async def test_retag_and_delete_racing_in_two_wardens_converge(world, emu) -> No
 
 @pytest.fixture
 def emu_thread() -> Iterator[Any]:
-    with EmulatorThread(page_size=2, principal_delay_s=0.3, latency_ms=5) as e:
+    with EmulatorThread(time_scale=0, page_size=2, principal_delay_s=0.3, latency_ms=5) as e:
         yield e
 
 

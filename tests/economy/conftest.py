@@ -82,7 +82,7 @@ class Burst:
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
     # ARM's default page size (an app's few grants fit one page; paging itself is
     # covered by tests/emulator and tests/integration with tiny pages)
-    async with running_emulator(monkeypatch, page_size=100, principal_delay_s=0.3,
+    async with running_emulator(monkeypatch, time_scale=0, page_size=100, principal_delay_s=0.3,
                                 retry_after_s=0) as e:
         yield e
 

@@ -14,8 +14,8 @@ import bench
 
 
 def test_smoke_burst_passes_every_bound(capsys: pytest.CaptureFixture[str]) -> None:
-    rc = bench.main(["--apps", "10", "--grants", "2", "--latency-ms", "0", "--runs", "1",
-                     "--cold-start-runs", "0", "--min-events-per-s", "1"])
+    rc = bench.main(["--apps", "10", "--grants", "2", "--latency-ms", "0", "--time-scale", "0",
+                     "--runs", "1", "--cold-start-runs", "0", "--min-events-per-s", "1"])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "burst of 10 new apps, 2 grant tags each, latency 0 ms" in out
@@ -27,8 +27,9 @@ def test_smoke_burst_passes_every_bound(capsys: pytest.CaptureFixture[str]) -> N
 def test_smoke_burst_under_a_write_bucket_is_paced_not_retried(
         capsys: pytest.CaptureFixture[str]) -> None:
     # 8 apps x 2 writes = 16 writes through a 6/10 bucket: at least 1 s of pacing
-    rc = bench.main(["--apps", "8", "--grants", "1", "--latency-ms", "0", "--runs", "1",
-                     "--bucket", "6/10", "--cold-start-runs", "0", "--max-bucket-ratio", "3"])
+    rc = bench.main(["--apps", "8", "--grants", "1", "--latency-ms", "0", "--time-scale", "0",
+                     "--runs", "1", "--bucket", "6/10", "--cold-start-runs", "0",
+                     "--max-bucket-ratio", "3"])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "write bucket 6/10" in out
@@ -37,8 +38,9 @@ def test_smoke_burst_under_a_write_bucket_is_paced_not_retried(
 
 
 def test_a_failed_bound_fails_the_run(capsys: pytest.CaptureFixture[str]) -> None:
-    rc = bench.main(["--apps", "3", "--grants", "1", "--latency-ms", "0", "--runs", "1",
-                     "--cold-start-runs", "0", "--min-events-per-s", "1", "--max-rss-mb", "1"])
+    rc = bench.main(["--apps", "3", "--grants", "1", "--latency-ms", "0", "--time-scale", "0",
+                     "--runs", "1", "--cold-start-runs", "0", "--min-events-per-s", "1",
+                     "--max-rss-mb", "1"])
     out = capsys.readouterr().out
     assert rc == 1
     assert "bench: FAIL: peak RSS" in out

@@ -32,7 +32,7 @@ def example() -> Any:
 async def emu() -> AsyncIterator[Emulator]:
     """ARM mechanics with persons only: no deployment, so the service's identity holds no
     role and lists show only what a test made (test_emu_rbac.py covers the deployment)."""
-    async with Emulator(page_size=2, principal_delay_s=0.5, deployment=None) as e:
+    async with Emulator(page_size=2, principal_delay_s=0.5, time_scale=0, deployment=None) as e:
         yield e
 
 
@@ -88,6 +88,22 @@ def make_raw(emu: Emulator, session: aiohttp.ClientSession) -> Any:
 @pytest.fixture
 def anon(emu: Emulator, session: aiohttp.ClientSession) -> Raw:
     return Raw(emu, session, None)
+
+
+@pytest.fixture
+async def raw_on() -> AsyncIterator[Callable[..., Raw]]:
+    """``raw_on(other_emulator[, token])``: raw HTTPS to an emulator the test made itself
+    (as 'alice' unless a token is given)."""
+    sessions: list[aiohttp.ClientSession] = []
+
+    def make(emu: Emulator, token: str | None = None) -> Raw:
+        s = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=emu.client_ssl_context()))
+        sessions.append(s)
+        return Raw(emu, s, token or emu.person_token("alice"))
+
+    yield make
+    for s in sessions:
+        await s.close()
 
 
 @contextlib.asynccontextmanager
@@ -191,3 +207,17 @@ async def start_webhook() -> AsyncIterator[Callable[[int], Awaitable[tuple[Hook,
         await r.cleanup()
 
 
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The replay report of the recorded Azure traffic (test_emu_recordings.py)."""
+    from replay import REPORTS
+
+    if not REPORTS:
+        return
+    terminalreporter.section("replay of recorded Azure traffic")
+    for name in sorted(REPORTS):
+        report = REPORTS[name]
+        terminalreporter.write_line(report.line())
+        for skip in report.skipped:
+            terminalreporter.write_line(f"    skipped {skip}")

@@ -96,7 +96,8 @@ def _start_cli(env_file: Path, *extra: str) -> tuple[subprocess.Popen[str], floa
     """Start ``python -m emulator``; (process, seconds until the env file exists)."""
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "--env-file", str(env_file), *extra],
+        [sys.executable, "-m", "emulator", "--env-file", str(env_file), "--time-scale", "0",
+         *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while not env_file.exists() and time.monotonic() - started < 10:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
@@ -150,13 +151,27 @@ def test_cli_parses_its_knobs() -> None:
     assert (args.port, args.latency_ms, args.write_bucket) == (8443, 20, (200.0, 10.0))
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--write-bucket", "lots"])
+    assert args.time_scale == 1.0 and args.dead_letter_dir is None  # real pace by default
+    assert args.retry_after is None  # ARM sends no Retry-After
+
+
+@pytest.mark.parametrize(("given", "scale"), [("0.01", 0.01), ("100", 0.01), ("0", 0.0)])
+def test_time_scale_option(given: str, scale: float) -> None:
+    assert build_parser().parse_args(["--time-scale", given]).time_scale == scale
+
+
+@pytest.mark.parametrize("bad", ["-1", "fast", "nan"])
+def test_time_scale_option_refuses_nonsense(bad: str, capsys) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--time-scale", bad])
+    assert "--time-scale" in capsys.readouterr().err
 
 
 async def test_default_azure_credential_in_process(monkeypatch) -> None:
     from azure.identity.aio import DefaultAzureCredential
     from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
 
-    async with Emulator() as emu:
+    async with Emulator(time_scale=0) as emu:
         emu.seed_container_app(f"/subscriptions/{emu.subscription_id}/resourceGroups/rg"
                                "/providers/Microsoft.App/containerApps/app1")
         for key in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID",
@@ -184,6 +199,7 @@ async def test_cli_deliver_to_posts_events_to_the_webhook(tmp_path: Path, hook) 
     env_file = tmp_path / "emu.env"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "emulator", "--env-file", str(env_file), "--deliver-to", url,
+        "--time-scale", "0",
         cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     try:
         for _ in range(500):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import pathlib
 from typing import Any
@@ -25,11 +24,10 @@ def load_fixture(name: str) -> Any:
 def _example_body(emu: Emulator) -> dict[str, Any]:
     """ContainerApps_CreateOrUpdate's request, moved into the emulator's subscription."""
     example = load_fixture("ContainerApps_CreateOrUpdate.json")["parameters"]
-    body = copy.deepcopy(example["containerAppEnvelope"])
+    text = json.dumps(example["containerAppEnvelope"])
+    body = json.loads(text.replace("34adfa4f-cedf-4dc0-ba29-b6d1a69ab345", emu.subscription_id))
     uamis = body["identity"]["userAssignedIdentities"]
-    key = next(iter(uamis))
-    new_key = key.replace("34adfa4f-cedf-4dc0-ba29-b6d1a69ab345", emu.subscription_id)
-    body["identity"]["userAssignedIdentities"] = {new_key: {}}
+    body["identity"]["userAssignedIdentities"] = {key: {} for key in uamis}
     return body
 
 
@@ -40,6 +38,8 @@ def _app_id(emu: Emulator, rg: str = "rg", name: str = "testcontainerapp0") -> s
 
 @pytest.fixture
 def uami(emu: Emulator) -> dict[str, Any]:
+    emu.seed_environment(f"/subscriptions/{emu.subscription_id}/resourceGroups/rg"
+                         "/providers/Microsoft.App/managedEnvironments/demokube")
     return emu.seed_identity(f"/subscriptions/{emu.subscription_id}/resourceGroups/rg"
                              "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/myidentity")
 
@@ -52,7 +52,9 @@ async def test_create_example_through_sdk_poller(emu, apps_client, uami) -> None
     assert app.name == expected["name"] and app.type == expected["type"]
     assert app.location == expected["location"]
     assert app.provisioning_state == "Succeeded"
-    assert app.identity.type == expected["identity"]["type"]
+    # the published example says "SystemAssigned,UserAssigned"; Azure answers it with a
+    # space (recordings FACT 13, which win)
+    assert app.identity.type == expected["identity"]["type"].replace(",", ", ")
     assert app.identity.principal_id and app.identity.tenant_id == emu.tenant_id
     (key, value), = app.identity.user_assigned_identities.items()
     assert "/resourcegroups/rg/" in key  # ARM's mixed case, as in the example
@@ -66,12 +68,15 @@ async def test_create_answers_201_in_progress_with_async_operation(emu, raw, uam
     status, body, headers = await raw("PUT", _app_id(emu), _example_body(emu), api_version=API)
     assert status == 201
     assert body["properties"]["provisioningState"] == "InProgress"
+    assert body["identity"]["principalId"]  # already there (FACT 12)
     assert headers["Azure-AsyncOperation"].startswith(emu.endpoint)
-    assert headers["Retry-After"] == "0"
+    assert "/containerappOperationStatuses/" in headers["Azure-AsyncOperation"]
+    assert "Retry-After" not in headers and "Location" not in headers  # FACT 11
     status, op, _ = await raw("GET", headers["Azure-AsyncOperation"], api_version=None)
     assert status == 200 and op["status"] == "Succeeded"
+    assert set(op) == {"id", "name", "status", "startTime"}  # FACT 18
     status, again, _ = await raw("PUT", _app_id(emu), _example_body(emu), api_version=API)
-    assert status == 200
+    assert status == 201  # also on an existing app (FACT 11)
     assert again["identity"]["principalId"] == body["identity"]["principalId"]
 
 
@@ -86,7 +91,7 @@ async def test_get_matches_the_published_shape(emu, raw, uami) -> None:
     for key in ("provisioningState", "runningStatus", "managedEnvironmentId",
                 "latestRevisionFqdn", "configuration", "template"):
         assert key in body["properties"]
-    assert body["id"] == _app_id(emu)
+    assert body["id"] == _app_id(emu).replace("/containerApps/", "/containerapps/")  # FACT 15
 
 
 async def test_get_unknown_app_is_404(apps_client) -> None:
@@ -117,7 +122,7 @@ async def test_secret_values_never_come_back_and_are_required_on_put(emu, raw) -
     assert status == 202  # a PATCH without secrets keeps the stored values
 
 
-@pytest.mark.parametrize("itype", ["systemassigned", "SystemAssigned, UserAssigned", "Both", ""])
+@pytest.mark.parametrize("itype", ["systemassigned", "SystemAssigned ,UserAssigned", "Both", ""])
 async def test_identity_type_outside_the_enum_is_400(emu, raw, itype) -> None:
     emu.seed_resource_group("rg")
     status, body, _ = await raw("PUT", _app_id(emu),
@@ -191,7 +196,7 @@ async def test_delete_answers_202_with_location_then_204(emu, raw) -> None:
     emu.seed_container_app(_app_id(emu, name="app1"))
     status, _, headers = await raw("DELETE", _app_id(emu, name="app1"), api_version=API)
     assert status == 202
-    assert "Location" in headers and "Azure-AsyncOperation" in headers
+    assert "Location" in headers and "Azure-AsyncOperation" not in headers
     status, _, _ = await raw("GET", headers["Location"], api_version=None)
     assert status == 204
     status, _, _ = await raw("DELETE", _app_id(emu, name="app1"), api_version=API)
@@ -236,7 +241,8 @@ async def test_every_identity_type_of_the_enum_is_accepted(emu, raw, uami, itype
     status, body, _ = await raw("PUT", _app_id(emu), {"location": "eastus",
                                                        "identity": identity}, api_version=API)
     assert status == 201
-    assert body["identity"]["type"] == itype
+    # the combined type comes back with a space (FACT 13)
+    assert body["identity"]["type"] == itype.replace(",", ", ")
     assert ("principalId" in body["identity"]) == ("SystemAssigned" in itype)
 
 

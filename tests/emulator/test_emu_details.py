@@ -120,7 +120,7 @@ async def test_location_of_an_app_cannot_change(emu, raw) -> None:
     app = f"{sub(emu)}/resourceGroups/rg/providers/Microsoft.App/containerApps/app1"
     emu.seed_container_app(app, location="East US")
     status, _, _ = await raw("PUT", app, {"location": "eastus"}, api_version=API)
-    assert status == 200  # "East US" and "eastus" are the same location
+    assert status == 201  # "East US" and "eastus" are the same location
     status, _, _ = await raw("PUT", app, {"location": "westeurope"}, api_version=API)
     assert status == 400
 
@@ -216,7 +216,7 @@ async def test_identity_and_group_patch(emu, raw) -> None:
 
 
 async def test_stop_leaves_unfinished_operations_in_progress() -> None:
-    async with Emulator(lro_duration_s=0.05) as emu:
+    async with Emulator(time_scale=0.005) as emu:  # the app's operation: 50 ms
         token = emu.person_token()
         emu.seed_resource_group("rg")
         url = (f"{emu.endpoint}{sub(emu)}/resourceGroups/rg/providers/Microsoft.App"

@@ -41,7 +41,7 @@ bodies = st.one_of(st.none(), json_values.map(lambda v: json.dumps(v).encode()),
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Any]:
-    with EmulatorThread(page_size=2, principal_delay_s=0, subscription_id=SUB) as e:
+    with EmulatorThread(time_scale=0, page_size=2, principal_delay_s=0, subscription_id=SUB) as e:
         e.seed_resource_group("rg")
         e.seed_identity(f"/subscriptions/{SUB}/resourceGroups/rg/providers"
                         "/Microsoft.ManagedIdentity/userAssignedIdentities/id1")

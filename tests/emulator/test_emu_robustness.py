@@ -111,7 +111,7 @@ def test_emulator_thread_serves_sync_users() -> None:
     import ssl
     import urllib.request
 
-    with EmulatorThread(page_size=1) as emu:
+    with EmulatorThread(time_scale=0, page_size=1) as emu:
         emu.seed_resource_group("rg")
         emu.seed_container_app(app_id(emu))
         req = urllib.request.Request(f"{emu.endpoint}{app_id(emu)}?api-version={API}",

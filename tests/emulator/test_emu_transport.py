@@ -30,7 +30,7 @@ def test_ca_file_is_a_pem_certificate() -> None:
     import asyncio
 
     async def ca_text() -> str:
-        async with Emulator() as e:
+        async with Emulator(time_scale=0) as e:
             return await asyncio.to_thread(pathlib.Path(e.ca_path).read_text, encoding="ascii")
 
     assert "BEGIN CERTIFICATE" in asyncio.run(ca_text())

@@ -23,7 +23,7 @@ TAGS = {"grant:rg": "Reader@.",
 
 @pytest.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
-    async with running_emulator(monkeypatch, page_size=2, principal_delay_s=0.3,
+    async with running_emulator(monkeypatch, time_scale=0, page_size=2, principal_delay_s=0.3,
                                 retry_after_s=0) as e:
         yield e
 

@@ -52,7 +52,7 @@ async def test_identity_patch_whose_operation_never_finishes_does_not_hold_the_e
     """The PATCH is accepted and its operation hangs InProgress: the principal ARM shows
     right away is enough; the grants are made at once and the operation is never polled."""
     events = await world.create_app("app1", TAGS)
-    world.emu.lro_duration_s = 3600  # the operation stays InProgress
+    world.emu.time_scale = 1  # real pace: the operation stays InProgress for 10 s
     warden = make_warden()
     world.emu.clear_log()
     start = time.monotonic()
@@ -78,7 +78,7 @@ def _run(emu: Any, tmp: Path, events: Path, **kw: Any) -> subprocess.Popen[str]:
 def test_process_killed_after_the_first_write_then_redelivered_converges(tmp_path) -> None:
     many = {f"grant:r{i}": f"Reader@Microsoft.Storage/storageAccounts/st{i}" for i in range(6)}
     many.update(TAGS)
-    with EmulatorThread(page_size=2, principal_delay_s=0.3, latency_ms=60) as emu:
+    with EmulatorThread(time_scale=0, page_size=2, principal_delay_s=0.3, latency_ms=60) as emu:
         world = World(emu)
         for i in range(6):
             emu.seed_resource(f"{world.rg}/providers/Microsoft.Storage/storageAccounts/st{i}")

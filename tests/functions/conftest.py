@@ -23,7 +23,7 @@ async def worker() -> AsyncIterator[Any]:
 @pytest.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, worker: Any) -> AsyncIterator[Any]:
     """The in-process emulator, its client environment set as the Functions host would."""
-    async with running_emulator(monkeypatch, page_size=2, principal_delay_s=0.3,
+    async with running_emulator(monkeypatch, time_scale=0, page_size=2, principal_delay_s=0.3,
                                 retry_after_s=0) as e:
         monkeypatch.setenv("WARDEN_SUBSCRIPTIONS", e.subscription_id)
         monkeypatch.chdir(tmp_path)  # the function app's root: no policy.toml, every default

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Any]:
-    with EmulatorThread(page_size=2, principal_delay_s=0.3) as e:
+    with EmulatorThread(time_scale=0, page_size=2, principal_delay_s=0.3) as e:
         e.seed_resource_group("rg1")
         yield e
 

@@ -20,7 +20,7 @@ async def test_app_write_event_attaches_identity_and_grants(world, make_warden):
     [out] = await warden.handle_payload(events)
     assert out.result == "applied", out
     app = world.emu.get(world.app_id("app1"))
-    assert app["identity"]["type"] == "SystemAssigned,UserAssigned"
+    assert app["identity"]["type"] == "SystemAssigned, UserAssigned"  # as Azure answers it
     assert [k.lower() for k in app["identity"]["userAssignedIdentities"]] == [uami.lower()]
     principal = app["identity"]["principalId"]
     got = world.assignments(principal)

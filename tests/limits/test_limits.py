@@ -33,8 +33,8 @@ BATCH = 5000
 
 @pytest.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
-    async with running_emulator(monkeypatch, unset=(), page_size=100, principal_delay_s=0.0,
-                                retry_after_s=0) as e:
+    async with running_emulator(monkeypatch, unset=(), time_scale=0, page_size=100,
+                                principal_delay_s=0.0, retry_after_s=0) as e:
         yield e
 
 

@@ -28,8 +28,8 @@ TAGS = {"grant:rg": "Reader@.", "grant:bad": "Owner@.", "grant:far": "Reader@/su
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
     unset = ("WARDEN_POLICY", "WARDEN_DRY_RUN", "WARDEN_AUDIT_TOPIC_ENDPOINT",
              "WARDEN_AUDIT_TOPIC_KEY", telemetry.CONNECTION_STRING_ENV)
-    async with running_emulator(monkeypatch, unset=unset, page_size=2, principal_delay_s=0.3,
-                                retry_after_s=0) as e:
+    async with running_emulator(monkeypatch, unset=unset, time_scale=0, page_size=2,
+                                principal_delay_s=0.3, retry_after_s=0) as e:
         yield e
 
 

@@ -89,7 +89,7 @@ def with_claims(event: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
-    async with Emulator(page_size=2, principal_delay_s=0.3, retry_after_s=0) as e:
+    async with Emulator(time_scale=0, page_size=2, principal_delay_s=0.3, retry_after_s=0) as e:
         for key, value in e.env.items():
             monkeypatch.setenv(key, value)
         yield e
@@ -142,7 +142,7 @@ async def test_scenarios_at_debug_leak_nothing(emu, caplog, capsys) -> None:
 
 @pytest.fixture(scope="module")
 def emu_thread() -> Iterator[Any]:
-    with EmulatorThread(page_size=2, principal_delay_s=0.3) as e:
+    with EmulatorThread(time_scale=0, page_size=2, principal_delay_s=0.3) as e:
         yield e
 
 

@@ -42,7 +42,7 @@ async def client(make_client: Callable[..., Any], warden: ScriptedWarden) -> Tes
 @pytest.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> AsyncIterator[Any]:
     """The in-process emulator, its client environment set for Warden.from_env()."""
-    async with running_emulator(monkeypatch, page_size=2, principal_delay_s=0.3,
+    async with running_emulator(monkeypatch, time_scale=0, page_size=2, principal_delay_s=0.3,
                                 retry_after_s=0) as e:
         monkeypatch.chdir(tmp_path)  # no policy.toml here: every default
         yield e
