@@ -9,6 +9,11 @@ STAMP  := $(VENV)/.installed
 CHECKOV_VENV  := $(VENV)/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_PIN   := checkov==3.3.30
+# The official Azure CLI, for `make conformance`, in a venv of its own too.
+CONFORMANCE_VENV  ?= $(VENV)/azure-cli
+CONFORMANCE_STAMP := $(CONFORMANCE_VENV)/.installed
+AZURE_CLI_PIN     := azure-cli==2.91.0
+CONFORMANCE_SCALE ?= 0.01
 
 .PHONY: demo test unit lint check bench fuzz clean
 
@@ -43,6 +48,16 @@ test: $(STAMP) lint check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+$(CONFORMANCE_STAMP):
+	test -x $(CONFORMANCE_VENV)/bin/python || $(PYTHON) -m venv $(CONFORMANCE_VENV)
+	$(CONFORMANCE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "$(AZURE_CLI_PIN)"
+	touch $(CONFORMANCE_STAMP)
+
+# Not part of `make test`: the official Azure CLI drives a whole operator session against
+# the emulator (tests/conformance/az_session.py), every step checked; about a minute.
+conformance: $(STAMP) $(CONFORMANCE_STAMP)
+	$(PY) tests/conformance/az_session.py --az $(CONFORMANCE_VENV)/bin/az --time-scale $(CONFORMANCE_SCALE)
 
 # Issue 5's benchmark (not part of `make test`), each figure next to its bound: a burst of
 # 1,000 new apps at 30 ms per ARM request (and the cold start), then a burst of 100 through

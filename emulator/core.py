@@ -34,6 +34,7 @@ from .delivery import Delivery
 from .deployment import Deployment, install, uninstall
 from .events import build_arn_event, build_event
 from .faults import FaultBook, TokenBucket
+from .graph import add_graph_routes
 from .lro import Operations, poll_route
 from .metadata import METADATA_PATH, cloud_metadata
 from .msi import token_answer
@@ -139,6 +140,7 @@ class Emulator(SeedMixin):
         app.router.add_route("GET", "/msi/token", self._token)
         app.router.add_route("GET", "/eventsubscriptions/{name}/validate", self._validate_url)
         app.router.add_route("GET", METADATA_PATH, self._metadata)
+        add_graph_routes(app, self)  # the Microsoft Graph slice the Azure CLI asks
         self.topics = add_topic_routes(app, self)  # Event Grid custom topics (audit stream)
         app.router.add_route("*", "/{tail:.*}", self._arm)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -378,6 +380,8 @@ class Emulator(SeedMixin):
 
     async def _arm(self, request: web.Request) -> web.StreamResponse:
         low = [s.lower() for s in request.path.split("/") if s]
+        if low == ["metadata", "endpoints"] and request.method == "GET":
+            return await self._metadata(request)  # e.g. "//metadata/endpoints"
         kind = "poll" if poll_route(low) else (
             "write" if request.method in WRITE_METHODS else "read")
         status, oid = 500, None

@@ -35,6 +35,18 @@ _NEW_VIEWS = "2024-02-02-preview"
 _WORDS = ("whitebeach", "proudisland", "calmriver", "bluemeadow", "happysky", "quietforest")
 
 
+_PROFILE_KEYS = ("workloadProfileType", "name", "minimumCount", "maximumCount")
+
+
+def _profiles(given: Any) -> Any:
+    """Workload profiles with ACA's key spelling (the CLI sends ``Name``)."""
+    if not isinstance(given, list):
+        return copy.deepcopy(given)
+    spelling = {k.lower(): k for k in _PROFILE_KEYS}
+    return [{spelling.get(k.lower(), k): copy.deepcopy(v) for k, v in p.items()}
+            if isinstance(p, dict) else p for p in given]
+
+
 def new_environment_properties(ref: ResourceRef, location: str, given: dict[str, Any],
                                old: dict[str, Any] | None = None) -> dict[str, Any]:
     """The properties ACA answers for an environment (FACTS: E2E#1, SYS#1)."""
@@ -68,7 +80,7 @@ def new_environment_properties(ref: ResourceRef, location: str, given: dict[str,
                                f"{ref.subscription}/resourceGroups/{ref.resource_group}"
                                f"/managedEnvironments/{ref.name}/eventstream",
         "customDomainConfiguration": domain_config,
-        "workloadProfiles": copy.deepcopy(given.get("workloadProfiles")),
+        "workloadProfiles": _profiles(given.get("workloadProfiles")),
         "infrastructureResourceGroup": given.get("infrastructureResourceGroup"),
         "peerAuthentication": copy.deepcopy(given.get("peerAuthentication"))
         or {"mtls": {"enabled": False}},

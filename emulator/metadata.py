@@ -3,8 +3,8 @@
 As on ARM it needs no token. ``api-version=2022-09-01`` (what ``az cloud
 register --endpoint-resource-manager`` asks for) and later answer one cloud
 object; 2019-05-01 and 2020-06-01 a list of clouds (here: one). The cloud's
-fields are Azure's, except that the resource manager, portal and token audience
-are the emulator's endpoint.
+fields are Azure's, except that the resource manager, portal, token audience and
+Microsoft Graph (``graph.py``) are the emulator's endpoint.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def _cloud(endpoint: str, tenant_id: str) -> dict[str, Any]:
         "synapseAnalyticsResourceId": "https://dev.azuresynapse.net",
         "logAnalyticsResourceId": "https://api.loganalytics.io",
         "ossrDbmsResourceId": "https://ossrdbms-aad.database.windows.net",
-        "microsoftGraphResourceId": "https://graph.microsoft.com/",
+        # Microsoft Graph: the slice the Azure CLI asks is served by the emulator (graph.py)
+        "microsoftGraphResourceId": root,
     }
 
 

@@ -77,8 +77,11 @@ class Applier:
         if plan.grants:
             if not principal:
                 raise Transient(f"{plan.app}: system-assigned principal not visible yet")
-            await gather_all(self._grant(plan.app, principal, g, changes, refusals, notes)
-                             for g in plan.grants)
+            for change, refused, note in await gather_all(
+                    self._grant(plan.app, principal, g) for g in plan.grants):
+                changes += change  # in the plan's order, whatever order ARM answered in
+                refusals += refused
+                notes += note
         for r in plan.revokes:
             if r.unless_current and r.assignment.principal_id.lower() == principal:
                 continue  # the principal the PATCH left: still the workload's, still wanted
@@ -132,8 +135,9 @@ class Applier:
         return principal, attach
 
     # -- grants ----------------------------------------------------------------------
-    async def _grant(self, app: ArmId, principal: str, g: Grant, changes: list[str],
-                     refusals: list[Refusal], notes: list[str]) -> None:
+    async def _grant(self, app: ArmId, principal: str, g: Grant
+                     ) -> tuple[list[str], list[Refusal], list[str]]:
+        """One PUT: (the change made, refusals, notes)."""
         name = assignment_name(app, principal, g.role.guid, g.scope)
         scope = ArmId.try_parse(g.scope)
         role_id = role_definition_id(scope.subscription if scope else None, g.role.guid)
@@ -147,13 +151,11 @@ class Applier:
                 reason = f"aca-warden may not assign roles at {g.scope} ({e})"
             else:
                 reason = f"ARM refused the assignment: {e}"
-            refusals.extend(Refusal(reason, t) for t in g.tags)
-            return
+            return [], [Refusal(reason, t) for t in g.tags], []
         if created:
-            changes.append(g.describe())
-        else:
-            notes.append(f"{g.role.name} on {g.scope} (tag {', '.join(g.tags)}) is already "
-                         "granted by an assignment aca-warden did not make; left alone")
+            return [g.describe()], [], []
+        return [], [], [f"{g.role.name} on {g.scope} (tag {', '.join(g.tags)}) is already "
+                        "granted by an assignment aca-warden did not make; left alone"]
 
 
 def _principal(app: dict[str, Any] | None) -> str | None:

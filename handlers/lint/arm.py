@@ -224,8 +224,10 @@ def _nested(template: _Template, path: str, resource: Any, report: Report, prefi
 def _walk(template: _Template, path: str, report: Report, prefix: str, depth: int) -> None:
     for resource in _resources(template.doc):
         resource_type = template.value(_get(resource, "type")[0])
-        if not isinstance(resource_type, str):
-            continue
+        if not isinstance(resource_type, str) or _get(resource, "existing")[0] is True:
+            continue  # `existing` (language version 2.0): not deployed here
+        if template.value(_get(resource, "condition")[0]) is False:
+            continue  # a condition that is false whatever the deployment says
         kind = resource_type.lower()
         if kind in WORKLOAD_TYPES:
             report.workloads.append(_workload(template, path, resource, WORKLOAD_TYPES[kind]))

@@ -134,3 +134,13 @@ def config(body: Any) -> tuple[Any, list[Tree[Token]]]:
             loops.append(head)
         body = body.children[-1]
     return body, loops
+
+
+def conditions(body: Any) -> list[Any]:
+    """The ``if (...)`` conditions of a resource or module body (inside its loops too)."""
+    found: list[Any] = []
+    while isinstance(body, Tree) and body.data in ("loop", "deploy_condition"):
+        if body.data == "deploy_condition":
+            found.append(body.children[0])
+        body = body.children[-1]
+    return found

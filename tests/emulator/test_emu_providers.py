@@ -200,3 +200,37 @@ async def test_unknown_role_definition_is_404_as_recorded(emu, raw) -> None:
     assert body == {"error": {"code": "RoleDefinitionDoesNotExist", "message": (
         "The specified role definition with ID '7b266cd7-0bba-4ae2-8423-90ede5e1e898' does "
         "not exist.")}}  # SDKRD#0
+
+
+async def test_endpoint_discovery_with_a_trailing_slash_in_the_endpoint(anon) -> None:
+    # az cloud register --endpoint-resource-manager https://host/ asks //metadata/endpoints
+    status, body, _ = await anon("GET", "//metadata/endpoints", api_version="2022-09-01")
+    assert status == 200 and body["microsoftGraphResourceId"] == body["resourceManager"]
+
+
+async def test_graph_answers_the_directory_objects_the_cli_asks_for(emu, raw) -> None:
+    uami = emu.seed_identity(f"{sub(emu)}/resourceGroups/rg/providers"
+                             "/Microsoft.ManagedIdentity/userAssignedIdentities/id1")
+    alice = emu.person_oid("alice")
+    principal = uami["properties"]["principalId"]
+    status, body, _ = await raw("POST", f"{emu.endpoint}/v1.0/directoryObjects/getByIds", {
+        "ids": [principal, alice, "00000000-0000-0000-0000-00000000dead"],
+        "types": ["user", "group", "servicePrincipal"]}, api_version=None)
+    assert status == 200
+    got = {o["id"]: o for o in body["value"]}
+    assert set(got) == {principal, alice}
+    assert got[principal]["@odata.type"] == "#microsoft.graph.servicePrincipal"
+    assert got[principal]["appId"] == uami["properties"]["clientId"]
+    assert got[alice]["userPrincipalName"] == "alice@emulator.example"
+    status, body, _ = await raw(
+        "GET", f"{emu.endpoint}/v1.0/servicePrincipals", api_version=None,
+        params={"$filter": f"servicePrincipalNames/any(c:c eq '{uami['properties']['clientId']}')"})
+    assert status == 200 and [o["id"] for o in body["value"]] == [principal]
+    status, body, _ = await raw("GET", f"{emu.endpoint}/v1.0/users/{principal}",
+                                api_version=None)
+    assert status == 404  # a service principal is not a user
+
+
+async def test_graph_needs_a_token(anon) -> None:
+    status, body, _ = await anon("GET", "/v1.0/me", api_version=None)
+    assert (status, body["error"]["code"]) == (401, "InvalidAuthenticationToken")

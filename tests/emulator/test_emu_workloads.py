@@ -236,3 +236,12 @@ async def test_a_seeded_app_has_its_first_revision(emu, raw) -> None:
     seeded = emu.seed_container_app(app)
     (revision,) = await _revisions(raw, app)
     assert revision["name"] == seeded["properties"]["latestRevisionName"]
+
+
+async def test_workload_profiles_come_back_spelled_as_aca_spells_them(emu, raw) -> None:
+    emu.seed_resource_group("rg")
+    _, body, _ = await raw("PUT", rid(emu, "managedEnvironments", "env1"), {
+        "location": "eastus", "properties": {"workloadProfiles": [
+            {"Name": "Consumption", "workloadProfileType": "Consumption"}]}}, api_version=API)
+    assert body["properties"]["workloadProfiles"] == [
+        {"name": "Consumption", "workloadProfileType": "Consumption"}]

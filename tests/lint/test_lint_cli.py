@@ -549,3 +549,54 @@ def test_location_placeholder_is_the_apps_location(capsys, tmp_path: Path, locat
     if not admitted:
         assert "is outside allowed_scopes; allowed: /subscriptions/" + sub + \
             "/resourceGroups/rg-shared-eastus and below" in lines[0]
+
+
+def test_what_is_never_deployed_is_not_checked(capsys, tmp_path: Path) -> None:
+    path = write(tmp_path, "never.bicep", """
+        param deploy bool
+        resource off 'Microsoft.App/containerApps@2024-03-01' = if (false) {
+          name: 'off'
+          tags: { 'grant:x': 'Owner@.' }
+        }
+        resource some 'Microsoft.App/containerApps@2024-03-01' = if (1 == 2) {
+          name: 'some'
+          tags: { 'grant:x': 'Owner@.' }
+        }
+        resource maybe 'Microsoft.App/containerApps@2024-03-01' = if (deploy) {
+          name: 'maybe'
+          tags: { 'grant:y': 'Owner@.' }
+        }
+        resource there 'Microsoft.App/containerApps@2024-03-01' existing = {
+          name: 'there'
+        }
+        """)
+    rc, lines, _ = lint(capsys, path)
+    assert rc == 1
+    assert heads(lines) == [f"{path}:12: grant:y"]  # a condition decided at deployment counts
+    template = {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/"
+                "deploymentTemplate.json#", "languageVersion": "2.0", "resources": {
+                    "off": {"type": "Microsoft.App/jobs", "name": "off", "condition": False,
+                            "tags": {"grant:x": "Owner@."}},
+                    "old": {"type": "Microsoft.App/jobs", "name": "old", "existing": True,
+                            "tags": {"grant:x": "Owner@."}},
+                    "on": {"type": "Microsoft.App/jobs", "name": "on",
+                           "condition": "[equals(1, 1)]", "tags": {"grant:x": "Owner@."}}}}
+    arm_path = tmp_path / "v2.json"
+    arm_path.write_text(json.dumps(template, indent=1))
+    _, lines, _ = lint(capsys, str(arm_path))
+    assert [line.split(": ")[0] for line in lines] == [f"{arm_path}:26"]  # "on" only
+
+
+def test_azapi_body_tags_as_a_json_string(capsys, tmp_path: Path) -> None:
+    body = json.dumps({"tags": {"grant:x": "Contributor@."}, "properties": {}})
+    plan = {"format_version": "1.2", "resource_changes": [
+        {"address": "azapi_resource.job", "mode": "managed", "type": "azapi_resource",
+         "name": "job", "change": {"actions": ["create"], "after": {
+             "type": "microsoft.app/JOBS@2024-03-01", "name": "job",
+             "parent_id": "/subscriptions/s1/resourceGroups/rg1", "body": body},
+             "after_unknown": {}}}]}
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan, indent=2))
+    rc, lines, _ = lint(capsys, str(path))
+    assert rc == 1 and len(lines) == 1
+    assert ": grant:x: role Contributor" in lines[0]
