@@ -58,6 +58,7 @@ def resource_group(ctx: Ctx, sub: str, rg: str) -> Reply:
         for rkey in [k for k in store.resources if k.startswith(key + "/")]:
             body = store.resources.pop(rkey)
             store.revisions.pop(rkey, None)
+            store.executions.pop(rkey, None)
             ident = body.get("identity") or {}
             store.delete_principal(ident.get("principalId") if isinstance(ident, dict) else None)
             if "principalId" in (body.get("properties") or {}):
