@@ -5,7 +5,13 @@ from __future__ import annotations
 from .authz import handle_authorization
 from .context import Ctx, Reply
 from .executions import handle_executions, stop_execution
-from .groups import list_groups, resource_group, subscriptions, tags_at_scope
+from .groups import (
+    list_groups,
+    resource_group,
+    subscription_locations,
+    subscriptions,
+    tags_at_scope,
+)
 from .ids import parse_resource_id
 from .lro import poll_route
 from .providers import providers
@@ -107,6 +113,8 @@ def dispatch(ctx: Ctx) -> Reply:
         return _providers(ctx, sub, segs[3:])
     if low[2] == "resources" and n == 3 and ctx.method == "GET":
         return list_resources(ctx, sub, None, None)
+    if low[2] == "locations" and n == 3 and ctx.method == "GET":
+        return subscription_locations(ctx, sub)
     if low[2] != "resourcegroups":
         raise _no_route(ctx)
     if n == 3:
