@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers.grants import is_guid, role_guid_of
+from handlers.ids import ArmId
 from handlers.lint.model import LintError
 
 __all__ = ["BUILTIN_ROLES_FILE", "RoleCatalog", "RoleDef", "lookup_in_arm"]
@@ -103,7 +104,8 @@ async def lookup_in_arm(roles: list[str], subscription: str | None) -> dict[str,
     try:
         subscriptions = [subscription] if subscription else []
         for role in roles:
-            named = role.split("/")[2] if role.lower().startswith("/subscriptions/") else None
+            role_id = ArmId.try_parse(role) if role.startswith("/") else None
+            named = role_id.subscription if role_id is not None else None
             try:
                 if not subscriptions and not named:
                     subscriptions = (await arm.list_subscriptions())[:1]

@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from handlers.ids import ArmId
 from handlers.lint.jsonlines import JObject, line_of
 from handlers.lint.model import WORKLOAD_TYPES, Report, TagEntry, Workload
 from handlers.lint.values import Placement, Unknown, Value, placement_of
@@ -88,8 +89,9 @@ def _placement(after: Mapping[str, Any], unknown: Any, address: str,
         return placement_of(parent, outer, address)
     sub = outer.subscription
     environment = _known(after, unknown, "container_app_environment_id")
-    if isinstance(environment, str) and environment.lower().startswith("/subscriptions/"):
-        sub = environment.split("/")[2]
+    env_id = ArmId.try_parse(environment)
+    if env_id is not None and env_id.subscription:
+        sub = env_id.subscription
     group = _known(after, unknown, "resource_group_name")
     if isinstance(group, str):
         return Placement(sub, group, outer.location)
