@@ -78,11 +78,16 @@ async def live(life: list[tuple[str, Any]], dry_first: bool) -> None:
         elif kind == "fault":
             arm.fail(arg, transient(arg))
     for _ in range(8):  # the next event, delivered again until nothing needs a retry
+        planned = await warden.plan_app(app)
         [out] = await warden.handle_payload([write(app)])
         if out.result != "retry":
             break
     else:
         raise AssertionError("never converged")
+    if planned.result != "retry":  # plan shows exactly what the next event does
+        assert planned.result == out.result, (planned, out)
+        assert list(planned.changes) == [f"planned: {c}" for c in out.changes]
+        assert planned.refused == out.refused
     check(arm, app, hands)
 
 
