@@ -117,8 +117,8 @@ def _list_assignments(ctx: Ctx, scope: str) -> Reply:
             continue
         if principal and ra["properties"]["principalId"].lower() != principal:
             continue
-        items.append(_ra_view(ctx, ra))
-    return ctx.page(items)
+        items.append(ra)
+    return ctx.page(items, lambda ra: _ra_view(ctx, ra))
 
 
 def _put_assignment(ctx: Ctx, scope: str, name: str) -> Reply:
@@ -180,11 +180,11 @@ def _put_assignment(ctx: Ctx, scope: str, name: str) -> Reply:
     scope_key = norm(scope)
     key = norm(f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}")
     role_guid = rd["name"].lower()
-    for other_key, other in store.role_assignments.items():
+    same = store.role_assignments.get(key)
+    for other in store.role_assignments.for_principal(principal_id):  # indexed: no scan
         op = other["properties"]
-        if (  # the cheap test first: this scans every assignment on every PUT
-            op["principalId"] == principal_id  # stored lower-case (here and by seeding)
-            and other_key != key
+        if (
+            other is not same
             and norm(op["scope"]) == scope_key
             and op["roleDefinitionId"].rsplit("/", 1)[-1].lower() == role_guid
         ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -100,14 +101,18 @@ class Ctx:
         self.events.append(ev)
         return ev
 
-    def page(self, items: list[dict[str, Any]]) -> Reply:
-        """ARM paging: ``value`` + ``nextLink`` carrying ``$skiptoken``."""
+    def page(self, items: list[Any], view: Callable[[Any], dict[str, Any]] | None = None
+             ) -> Reply:
+        """ARM paging: ``value`` + ``nextLink`` carrying ``$skiptoken``. With ``view``, items
+        are stored records and only this page's are turned into answers (a long listing is
+        read page by page: building every answer for every page is quadratic)."""
         size = max(1, int(self.emu.page_size))
         try:
             start = int(self.query.get("$skiptoken", "0"))
         except ValueError:
             raise ArmError(400, "InvalidSkipToken", "The $skiptoken is not valid.") from None
-        chunk = [copy.deepcopy(i) for i in items[start : start + size]]
+        chunk = [copy.deepcopy(i) if view is None else view(i)
+                 for i in items[start : start + size]]
         body: dict[str, Any] = {"value": chunk}
         if start + size < len(items):
             params = {k: v for k, v in self.query.items() if k != "$skiptoken"}

@@ -24,6 +24,8 @@ events go out even when nobody polls.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -97,6 +99,10 @@ class Operations:
         self.ops: dict[str, Operation] = {}
         self._busy: dict[str, str] = {}  # resource key -> its running operation's id
         self._timers: list[asyncio.TimerHandle] = []
+        # (deadline, order, id) of every running operation: settling costs what ends, not
+        # what runs (every request settles; a burst has thousands of operations running)
+        self._due: list[tuple[float, int, str]] = []
+        self._order = itertools.count()
 
     def start(self, ctx: Ctx, *, key: str, family: str, location: str, pace: str,
               complete: Callable[[], None], rollback: Callable[[], None] | None,
@@ -151,14 +157,18 @@ class Operations:
         return op.began + self.emu.pace.seconds(op.real_s)
 
     def _arm(self, op: Operation) -> None:
-        """On the real clock, a timer ends the operation even if nobody polls."""
+        """Queue the operation's end; on the real clock, a timer ends it even if nobody
+        polls."""
+        deadline = self.deadline(op)
+        heapq.heappush(self._due, (deadline, next(self._order), op.id))
         if self.emu.pace.clock is time.monotonic:
-            wait = max(0.0, self.deadline(op) - self.emu.pace.now())
+            wait = max(0.0, deadline - self.emu.pace.now())
             self._timers.append(asyncio.get_running_loop().call_later(wait, self.settle))
 
     def rearm(self) -> None:
         """After the time scale changed: running operations end on the new pace."""
         self.cancel_timers()
+        self._due.clear()
         for op in self.ops.values():
             if op.status == "InProgress":
                 self._arm(op)
@@ -173,11 +183,10 @@ class Operations:
     def settle(self) -> None:
         """End every operation whose time has come, oldest deadline first."""
         now = self.emu.pace.now()
-        due = sorted((op for op in self.ops.values()
-                      if op.status == "InProgress" and self.deadline(op) <= now),
-                     key=self.deadline)
-        for op in due:
-            self._end(op)
+        while self._due and self._due[0][0] <= now:
+            op = self.ops[heapq.heappop(self._due)[2]]
+            if op.status == "InProgress":  # ending one may settle again (its events)
+                self._end(op)
 
     def _end(self, op: Operation) -> None:
         if self._busy.get(op.key) == op.id:

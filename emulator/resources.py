@@ -153,5 +153,5 @@ def list_resources(ctx: Ctx, sub: str, rg: str | None, rtype: str | None) -> Rep
             continue
         if rtype is not None and str(body.get("type", "")).lower() != rtype.lower():
             continue
-        items.append(view(body, ctx.api_version))
-    return ctx.page(items)
+        items.append(body)
+    return ctx.page(items, lambda body: view(body, ctx.api_version))
