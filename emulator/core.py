@@ -62,7 +62,8 @@ class RequestRecord:
     kind: str  # token | read | write | poll
     status: int  # 0 = connection dropped on purpose
     principal_oid: str | None
-    ts: float
+    ts: float  # when the answer was ready (time.time())
+    started: float = 0.0  # when the request arrived (time.time()), latency included in ts
 
 
 class _Reset(Exception):
@@ -306,13 +307,15 @@ class Emulator(SeedMixin):
     def deliver_to(self, url: str, *, batch_size: int = 10, max_attempts: int = 30,
                    timeout_s: float = 30.0, validation_wait_s: float = 5.0,
                    schema: str = "eventgrid", source: str = "subscription",
-                   listen_wait_s: float = 0.0, dead_letter_dir: str | None = None) -> Delivery:
+                   listen_wait_s: float = 0.0, dead_letter_dir: str | None = None,
+                   admits: Callable[[dict[str, Any]], bool] | None = None) -> Delivery:
         """Deliver every later event to ``url`` like an Event Grid subscription
         (``schema``: "eventgrid" or "cloudevents"; ``source``: "subscription" for the
         subscription system topic, "arn" for Azure Resource Notifications;
         ``listen_wait_s``: how long the handshake waits for ``url`` to start listening).
         Retries follow Event Grid's schedule at this emulator's time scale; what cannot
-        be delivered is dead-lettered (to ``dead_letter_dir``, default the emulator's)."""
+        be delivered is dead-lettered (to ``dead_letter_dir``, default the emulator's).
+        ``admits``: the subscription's filter, a predicate on each event (None: all)."""
         if schema not in ("eventgrid", "cloudevents"):
             raise ValueError(f"unknown delivery schema {schema!r}")
         if source not in ("subscription", "arn"):
@@ -321,7 +324,7 @@ class Emulator(SeedMixin):
                      topic=f"/subscriptions/{self.subscription_id}", schema=schema,
                      source=source, validation_base=self.endpoint,
                      validation_wait_s=validation_wait_s, listen_wait_s=listen_wait_s,
-                     dead_letter_dir=dead_letter_dir or self.dead_letter_dir)
+                     dead_letter_dir=dead_letter_dir or self.dead_letter_dir, admits=admits)
         d.start(self.client_ssl_context() if url.startswith("https") else None)
         self._deliveries.append(d)
         return d
@@ -329,6 +332,16 @@ class Emulator(SeedMixin):
     async def drain_deliveries(self) -> None:
         for d in list(self._deliveries):
             await d.drain()
+
+    def publish(self, events: list[dict[str, Any]]) -> None:
+        """Send events built elsewhere (Event Grid schema, as the subscription system
+        topic writes them) to every subscription delivery, as if ARM had emitted them:
+        what a benchmark needs for apps that were seeded rather than written."""
+        for event in events:
+            self.events.append(event)
+            for d in self._deliveries:
+                if d.source == "subscription":
+                    d.put(event)
 
     def emit(self, ctx: Ctx, pending: list[PendingEvent]) -> None:
         """Record and deliver the events of a completed write."""
@@ -345,10 +358,12 @@ class Emulator(SeedMixin):
                     d.put(arn)
 
     # -- HTTP -------------------------------------------------------------------------
-    def _log(self, request: web.Request, kind: str, status: int, oid: str | None) -> None:
+    def _log(self, request: web.Request, kind: str, status: int, oid: str | None,
+             started: float = 0.0) -> None:
+        now = time.time()
         self.request_log.append(RequestRecord(request.method, request.path,
                                               request.query_string, kind, status, oid,
-                                              time.time()))
+                                              now, started or now))
 
     async def _token(self, request: web.Request) -> web.Response:
         status, oid = 500, None
@@ -379,6 +394,7 @@ class Emulator(SeedMixin):
             self._log(request, "read", status, None)
 
     async def _arm(self, request: web.Request) -> web.StreamResponse:
+        started = time.time()
         low = [s.lower() for s in request.path.split("/") if s]
         if low == ["metadata", "endpoints"] and request.method == "GET":
             return await self._metadata(request)  # e.g. "//metadata/endpoints"
@@ -412,7 +428,7 @@ class Emulator(SeedMixin):
                 return web.Response(status=reply.status, headers=headers)
             return web.json_response(reply.body, status=reply.status, headers=headers)
         finally:
-            self._log(request, kind, status, oid)
+            self._log(request, kind, status, oid, started)
 
     def _authenticate(self, request: web.Request) -> dict[str, Any]:
         auth = request.headers.get("Authorization", "")

@@ -31,7 +31,9 @@ import http
 import json
 import logging
 import os
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,7 +50,7 @@ from .pace import (
 )
 from .state import utc_now
 
-__all__ = ["RETRY_STATUSES", "Delivery", "retry_delay_s"]
+__all__ = ["RETRY_STATUSES", "Attempt", "Delivery", "retry_delay_s"]
 
 log = logging.getLogger(__name__)
 RETRY_STATUSES = {408, 429} | set(range(500, 600))
@@ -72,11 +74,16 @@ def _outcome(status: int | None, timed_out: bool) -> str:
 
 
 @dataclass
-class _Attempt:
+class Attempt:
+    """One POST of a batch: what the webhook answered, and when."""
+
     status: int | None
     answer: Any = None
     timed_out: bool = False
     at: str = field(default_factory=utc_now)
+    events: int = 0  # in the batch (0: the validation handshake)
+    started: float = 0.0  # time.time() when it was sent
+    seconds: float = 0.0  # until the answer (or the failure)
 
 
 @dataclass
@@ -97,6 +104,8 @@ class Delivery:
     # may be started before the webhook it delivers to); 0 = one round only.
     listen_wait_s: float = 0.0
     dead_letter_dir: str | None = None
+    # An event subscription's filter: only events it admits are delivered (None: all).
+    admits: Callable[[dict[str, Any]], bool] | None = None
     subscription_name: str = "ACA-WARDEN-EMULATOR"
     validated: bool = False
     code: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -105,6 +114,7 @@ class Delivery:
     dead_letters: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     dead_lettered: list[dict[str, Any]] = field(default_factory=list)
     attempts: int = 0
+    history: list[Attempt] = field(default_factory=list)  # every notification POST
     _queue: asyncio.Queue[tuple[dict[str, Any], str]] = field(default_factory=asyncio.Queue)
     _task: asyncio.Task[None] | None = None
     _senders: set[asyncio.Task[None]] = field(default_factory=set)
@@ -119,7 +129,8 @@ class Delivery:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def put(self, event: dict[str, Any]) -> None:
-        self._queue.put_nowait((event, utc_now()))
+        if self.admits is None or self.admits(event):
+            self._queue.put_nowait((event, utc_now()))
 
     async def drain(self) -> None:
         """Wait until every event put so far is delivered or dead-lettered."""
@@ -138,7 +149,7 @@ class Delivery:
             await self._session.close()
 
     # -- one POST -------------------------------------------------------------------
-    async def _post(self, body: Any, event_type: str, count: int) -> _Attempt:
+    async def _post(self, body: Any, event_type: str, count: int) -> Attempt:
         assert self._session is not None
         self.attempts += 1
         headers = {
@@ -150,18 +161,28 @@ class Delivery:
             "Content-Type": "application/cloudevents-batch+json; charset=utf-8"
             if self.schema == "cloudevents" else "application/json",
         }
+        started = time.time()
+        attempt = await self._send(body, headers)
+        attempt.started, attempt.seconds = started, time.time() - started
+        if event_type == "Notification":
+            attempt.events = len(body)
+            self.history.append(attempt)
+        return attempt
+
+    async def _send(self, body: Any, headers: dict[str, str]) -> Attempt:
+        assert self._session is not None
         try:
             async with self._session.post(self.url, data=json.dumps(body), headers=headers) as r:
                 text = await r.text()
                 try:
-                    return _Attempt(r.status, json.loads(text) if text else None)
+                    return Attempt(r.status, json.loads(text) if text else None)
                 except ValueError:
-                    return _Attempt(r.status)
+                    return Attempt(r.status)
         except TimeoutError:
-            return _Attempt(None, timed_out=True)
+            return Attempt(None, timed_out=True)
         except (aiohttp.ClientError, OSError) as exc:
             log.debug("delivery to %s failed: %s", self.url, exc)
-            return _Attempt(None)
+            return Attempt(None)
 
     # -- the handshake ------------------------------------------------------------------
     @property
@@ -265,7 +286,7 @@ class Delivery:
                 self._queue.task_done()
 
     def _dead_letter(self, batch: list[tuple[dict[str, Any], str]], reason: str,
-                     attempts: int, last: _Attempt | None) -> None:
+                     attempts: int, last: Attempt | None) -> None:
         outcome = "Probation" if last is None else _outcome(last.status, last.timed_out)
         for event, published in batch:
             extra: dict[str, Any] = {
