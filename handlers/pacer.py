@@ -12,6 +12,7 @@ event left over for Event Grid to deliver again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections.abc import Mapping
@@ -97,6 +98,7 @@ class _Bucket:
         self._answered.set()
 
 
+@functools.cache
 def _pacer_class() -> type:
     from azure.core.pipeline.policies import AsyncHTTPPolicy
 
@@ -138,7 +140,6 @@ class WritePacer:
         # A touch slower than ARM refills, so our count never runs ahead of it.
         self.refill = refill_per_s * 0.99
         self._buckets: dict[str, _Bucket] = {}
-        self._policy: Any = None
 
     def bucket(self, url: str) -> _Bucket:
         sub = subscription_in_path(url)
@@ -147,6 +148,6 @@ class WritePacer:
         return self._buckets[sub]
 
     def policy(self) -> Any:
-        if self._policy is None:
-            self._policy = _pacer_class()(self)
-        return self._policy
+        """A new azure-core policy for one pipeline (a policy links to the next one of its
+        own pipeline), sharing this pacer's buckets."""
+        return _pacer_class()(self)
