@@ -67,6 +67,8 @@ KEY_ENV = "WARDEN_WEBHOOK_KEY"
 EVENT_PATHS = ("/api/events", "/runtime/webhooks/eventgrid")
 # How long shutdown waits for deliveries that outlived their answer.
 SHUTDOWN_GRACE = 30.0
+# What an answer keeps back from its deadline to be written (at most a tenth of it).
+ANSWER_MARGIN = 1.0
 
 _WARDEN: web.AppKey[Warden] = web.AppKey("warden")
 _BACKGROUND: web.AppKey[set[asyncio.Task[list[Outcome]]]] = web.AppKey("background")
@@ -129,7 +131,9 @@ class _EventHandler:
 
     async def post(self, request: web.Request) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
+        # Stop waiting a little before the deadline, so that writing the answer (outcomes
+        # to serialise on a busy loop) still lands within it.
+        deadline = loop.time() + self.timeout - min(ANSWER_MARGIN, self.timeout / 10)
         too_large = f"body larger than {MAX_BODY_BYTES} bytes"
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return _reject(request, 413, too_large)
