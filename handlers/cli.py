@@ -25,10 +25,10 @@ __all__ = ["build_parser", "main"]
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_RETRY = 0, 1, 2, 75
 
 _DESCRIPTION = """\
-aca-warden keeps Azure Container Apps in line with the organisation's identity
-and access conventions: standard user-assigned identities attached, grant tags
-turned into role assignments for the app's system-assigned identity, and those
-grants cleaned up when the app is deleted.
+aca-warden keeps Azure Container Apps and Container Apps jobs (workloads) in line
+with the organisation's identity and access conventions: standard user-assigned
+identities attached, grant tags turned into role assignments for the workload's
+system-assigned identity, and those grants cleaned up when it is deleted.
 
 Settings come from the environment: WARDEN_POLICY (policy file, default
 ./policy.toml), WARDEN_ARM_ENDPOINT, WARDEN_ARM_SCOPE, WARDEN_DRY_RUN=1,
@@ -62,17 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="a JSON file of events, or - for stdin")
 
     p = sub.add_parser(
-        "plan", formatter_class=fmt, help="show what a reconcile of one app would change",
-        description="Read one container app and print, as one JSON outcome line, what a "
-        "reconcile would change. Writes nothing.", epilog=_EXIT_CODES)
-    p.add_argument("app_id", metavar="APP_ID", help="the container app's full ARM id")
+        "plan", formatter_class=fmt,
+        help="show what a reconcile of one container app or job would change",
+        description="Read one container app or job and print, as one JSON outcome line, "
+        "what a reconcile would change. Writes nothing.", epilog=_EXIT_CODES)
+    p.add_argument("app_id", metavar="APP_ID",
+                   help="the container app's or job's full ARM id (.../providers/"
+                   "Microsoft.App/containerApps/NAME or .../providers/Microsoft.App/jobs/NAME)")
 
     p = sub.add_parser(
         "reconcile", formatter_class=fmt,
-        help="converge every container app and remove grants of apps that are gone",
-        description="Sweep every container app in the subscriptions, converge each, and "
-        "remove the grants aca-warden made for apps that no longer exist. Outcome lines on "
-        "stdout, progress on stderr.", epilog=_EXIT_CODES)
+        help="converge every container app and job; remove grants of those that are gone",
+        description="Sweep every container app and job in the subscriptions, converge each, "
+        "and remove the grants aca-warden made for apps and jobs that no longer exist. "
+        "Outcome lines on stdout, progress on stderr.", epilog=_EXIT_CODES)
     p.add_argument("--subscription", action="append", metavar="ID", dest="subscriptions",
                    help="a subscription to sweep (repeatable; default: WARDEN_SUBSCRIPTIONS, "
                    "else every subscription the service's identity can read)")
@@ -155,12 +158,13 @@ async def _run_warden(args: argparse.Namespace) -> int:
             outcomes = [await warden.plan_app(args.app_id)]
         else:
             subs = args.subscriptions or None
-            sys.stderr.write("reconcile: sweeping container apps...\n")
+            sys.stderr.write("reconcile: sweeping container apps and jobs...\n")
             outcomes = await warden.reconcile_all(subs)
             counts: dict[str, int] = {}
             for o in outcomes:
                 counts[o.result] = counts.get(o.result, 0) + 1
-            summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no apps"
+            summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or (
+                "no apps or jobs")
             sys.stderr.write(f"reconcile: done: {summary}\n")
     _print_outcomes(outcomes)
     return exit_code(outcomes)
@@ -240,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if workload_id(args.app_id) is None:
                 forms = " or ".join(f"/subscriptions/<id>/resourceGroups/<rg>/providers/{w.type}"
                                     "/<name>" for w in WORKLOAD_TYPES)
-                sys.stderr.write(f"error: not a container app id: {args.app_id!r} "
+                sys.stderr.write(f"error: not a container app or job id: {args.app_id!r} "
                                  f"(expected {forms})\n")
                 return EXIT_USAGE
         return asyncio.run(_run_warden(args))
