@@ -25,20 +25,22 @@ patching an app are transient; every other 4xx is permanent.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from handlers.armdata import (
     assignment_from_json,
+    credential_attempts,
     role_from_model,
     to_arm_error,
     token_claims,
 )
-from handlers.errors import Permanent, Transient
+from handlers.errors import NoCredential, Permanent, Transient
+from handlers.flight import Shared
 from handlers.ids import ArmId, WorkloadType, is_guid, subscription_in_path
 from handlers.model import Assignment
 from handlers.pacer import WritePacer
@@ -79,10 +81,9 @@ class Arm:
         self._credential: Any = None
         self._clients: dict[tuple[str, str], Any] = {}
         self.pacer = WritePacer()
-        self._claims: dict[str, Any] | None = None
+        self._claims: Shared[str, dict[str, Any]] = Shared(math.inf)
         self._session: Any = None
         self._transport: Any = None
-        self._claims_lock: asyncio.Lock | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Arm:
@@ -170,17 +171,14 @@ class Arm:
         (None, None) when it runs with a person's token: self-caused events are then
         not recognised, only cheap (a no-op reconcile).
         """
-        if self._claims is None:
-            if self._claims_lock is None:
-                self._claims_lock = asyncio.Lock()
-            async with self._claims_lock:  # a burst of events asks once
-                if self._claims is None:
-                    try:
-                        token = await self.credential().get_token(self.scope)
-                    except Exception as e:
-                        raise Transient(f"cannot get a token for {self.scope}: {e}") from e
-                    self._claims = token_claims(token.token)
-        c = self._claims
+        async def claims() -> dict[str, Any]:
+            try:
+                token = await self.credential().get_token(self.scope)
+            except Exception as e:  # no token, no ARM either
+                raise self._token_failure(e) from e
+            return token_claims(token.token)
+
+        c = await self._claims.get("token", claims)  # a burst of events asks once
         if c.get("idtyp") == "user" or "scp" in c:
             # A person's token (a developer's az login): their own changes must not
             # look self-caused, and the client app id is shared by every user of it.
@@ -188,6 +186,26 @@ class Arm:
         oid = c.get("oid") or c.get("http://schemas.microsoft.com/identity/claims/objectidentifier")
         return (str(oid).lower() if oid else None,
                 str(c.get("appid") or c.get("azp") or "").lower() or None)
+
+    def _token_failure(self, e: Exception) -> Transient:
+        """NoCredential when no source of the credential chain was available, else Transient.
+
+        azure-identity's chain goes on past an unavailable source and stops at the first
+        that fails for real: every source named in its message means none had a
+        credential (or the last one failed; taken as none, which an operator sees).
+        """
+        from azure.identity import CredentialUnavailableError
+
+        cred = self._credential
+        chain = [getattr(c, "_credential_name", type(c).__name__)
+                 for c in getattr(cred, "credentials", ())]
+        tried = credential_attempts(str(getattr(e, "message", None) or e))
+        if isinstance(e, CredentialUnavailableError) or (chain and set(chain) <= set(tried)):
+            shown = "; ".join(f"{n}: {why}" for n, why in tried.items()) or str(e)
+            return NoCredential(
+                f"no Azure credential found for {self.scope} ({type(cred).__name__} tried "
+                f"{len(tried) or 1} sources) -- {shown}")
+        return Transient(f"cannot get a token for {self.scope}: {e}")
 
     # -- workloads ------------------------------------------------------------------
     def _url(self, path: str, api: str | None = None) -> str:
