@@ -235,18 +235,17 @@ class World:
         await poller.result()
         return self.events_since(m)
 
-    async def tags_api(self, method: str, app_id: str, tags: dict[str, str] | None = None
-                       ) -> list[dict[str, Any]]:
-        """The Tags API on the workload (``PUT`` replaces, ``DELETE`` removes every tag)
-        as the person; returns the events it produced."""
+    async def put_tags(self, app_id: str, tags: dict[str, str]) -> list[dict[str, Any]]:
+        """The Tags API's PUT (replace every tag) on the workload as the person; returns the
+        events it produced."""
         from azure.core.rest import HttpRequest
 
         m = self.mark()
         url = (f"{self.emu.endpoint}{app_id}/providers/Microsoft.Resources/tags/default"
                "?api-version=2021-04-01")
-        body = {"properties": {"tags": tags or {}}} if method == "PUT" else None
-        resp = await self.apps.send_request(HttpRequest(method, url, json=body))
-        assert resp.status_code in (200, 204), resp.text()
+        resp = await self.apps.send_request(HttpRequest("PUT", url,
+                                                        json={"properties": {"tags": tags}}))
+        assert resp.status_code == 200, resp.text()
         return self.events_since(m)
 
     def principal(self, name: str, rg: str = "rg1") -> str | None:
