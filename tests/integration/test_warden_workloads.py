@@ -2,8 +2,7 @@
 one name (an app and a job) that never share a grant.
 
 Everything else is run for both kinds by the other modules (``[app]`` / ``[job]``); here
-are the events that only the real emulator produces (the Tags API, an accepted write that
-fails later) and the cases that need both kinds at once.
+are a person's Tags API write on a workload and the cases that need both kinds at once.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ def ours(world: World, app_id: str) -> list[dict]:
             if a["properties"]["description"] == description_for(app_id)]
 
 
-# -- events only the real thing produces --------------------------------------------------
+# -- a person's Tags API write ------------------------------------------------------------
 @both_workloads
 async def test_a_tags_api_write_on_a_workload_reconciles_it(world, warden):
     """The Tags API's PUT on the workload's tags resource (its DELETE: test_hostile_life)."""
@@ -35,40 +34,6 @@ async def test_a_tags_api_write_on_a_workload_reconciles_it(world, warden):
     [out] = await warden.handle_payload(events)
     assert out.result == "applied" and out.app == app_id, out
     assert len(ours(world, app_id)) == 2
-
-
-@both_workloads
-async def test_an_identity_write_that_fails_later_is_converged_again(world, warden):
-    """ARM accepts the service's identity PATCH, then the operation fails: the resource rolls
-    back (no identity, the new principal gone) and ResourceWriteFailure goes out, with the
-    service's own claims. It is converged again, never taken as self-caused."""
-    app_id = world.app_id("app1")
-    created = await world.create_app("app1", ONE)
-    now = [0.0]
-    world.emu.pace.clock = lambda: now[0]  # time stands still until the test moves it
-    world.emu.time_scale = 1  # Azure's pace: the operation runs for seconds
-    world.emu.fail_operation("PATCH", f"{world.kind.wtype.collection}/app1$",
-                             code="InternalServerError")
-    mark = world.mark()
-    [out] = await warden.handle_payload(created)
-    assert out.result == "applied", out  # granted to the principal ARM's answer showed
-    first = {a["properties"]["principalId"] for a in ours(world, app_id)}
-    assert first == {world.principal("app1").lower()}
-    now[0] += 60.0
-    world.emu.operations.settle()  # the operation ends: Failed
-    world.emu.time_scale = 0
-    failures = [e for e in world.events_since(mark)
-                if e["eventType"] == "Microsoft.Resources.ResourceWriteFailure"]
-    assert [e["data"]["operationName"] for e in failures] == [world.op("write")], failures
-    claims = failures[0]["data"]["claims"]
-    oid_claim = "http://schemas.microsoft.com/identity/claims/objectidentifier"
-    assert world.emu.service_oid in (claims.get("oid"), claims.get(oid_claim)), claims
-    assert world.principal("app1") is None  # rolled back
-    [out] = await warden.handle_payload(failures)
-    assert out.result == "applied", out
-    principal = world.principal("app1")
-    assert principal and {principal.lower()} != first
-    assert {a["properties"]["principalId"] for a in ours(world, app_id)} == {principal.lower()}
 
 
 # -- an app and a job of one name ----------------------------------------------------------
