@@ -23,9 +23,11 @@ every invocation of a worker process. It is created on first use, not at
 import (indexing the functions must not touch the network or the policy), and
 closed when the worker exits. Handlers are imported lazily for the same reason:
 importing this module costs little more than importing ``azure.functions``.
-A policy that does not load makes the first invocation (and every later one)
-fail with the policy's error: events are retried and, if it is not fixed in
-time, dead-lettered, from where they can be fed back to ``handle``.
+A policy that does not load, or a ``WARDEN_DRY_RUN`` value that is not one of
+the accepted ones, makes every invocation fail with that error, logged at
+ERROR on each attempt: nothing is written, events are retried and, if it is
+not fixed in time, dead-lettered, from where they can be fed back to
+``handle``. The sweep fails the same way.
 """
 
 from __future__ import annotations
@@ -77,11 +79,19 @@ class _WardenHolder:
             if self._loop is not None and not self._loop.is_closed():
                 _close_on(self._loop, stale)
         if self._warden is None:
+            from handlers.errors import PolicyError
             from handlers.warden import Warden
 
             # No await between the check and the assignment: concurrent
             # invocations on this loop cannot create two Wardens.
-            self._warden = Warden.from_env()
+            try:
+                self._warden = Warden.from_env()
+            except PolicyError as e:
+                # Never a silent write, never a silent stop: the invocation fails (Event
+                # Grid retries, then dead-letters) and every attempt says why.
+                log.error("aca-warden cannot start, nothing is written until this is "
+                          "fixed; the event will be retried, then dead-lettered: %s", e)
+                raise
             self._loop = loop
         return self._warden
 

@@ -339,7 +339,7 @@ def _definition(ctx: Ctx, scope: str, guid: str) -> Reply:
         }
         store.role_definitions[guid.lower()] = stored
         ctx.event("Microsoft.Authorization/roleDefinitions/write", ctx.path)
-        return Reply(201 if current is None else 200, _role_def_view(stored, scope))
+        return Reply(201, _role_def_view(stored, scope))  # also an update: 201 (spec)
     if ctx.method == "DELETE":
         if current is None:
             return Reply(204)

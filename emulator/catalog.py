@@ -20,6 +20,7 @@ __all__ = [
     "ResourceType",
     "location_display_name",
     "location_key",
+    "locations",
     "namespace",
     "resource_type",
 ]
@@ -179,6 +180,7 @@ _RESOURCES = Namespace(
     "Microsoft.Resources",
     (
         ResourceType("tenants", RESOURCES_API_VERSIONS),
+        ResourceType("locations", RESOURCES_API_VERSIONS),
         ResourceType("subscriptions", RESOURCES_API_VERSIONS),
         ResourceType("resourceGroups", RESOURCES_API_VERSIONS, APP_LOCATIONS + _MORE_LOCATIONS,
                      "SupportsLocation"),
@@ -218,6 +220,11 @@ def resource_type(ns: str, type_name: str) -> ResourceType | None:
     """The type as the provider registers it (``None`` when unknown)."""
     n = namespace(ns)
     return n.type(type_name) if n else None
+
+
+def locations() -> tuple[str, ...]:
+    """Every region's display name."""
+    return APP_LOCATIONS + _MORE_LOCATIONS
 
 
 def location_key(location: str) -> str:

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from .catalog import location_key, locations
 from .common import checked_tags
 from .context import Ctx, Reply
 from .ids import norm, segments
 from .state import ArmError
 
-__all__ = ["list_groups", "resource_group", "subscriptions", "tags_at_scope"]
+__all__ = ["list_groups", "resource_group", "subscription_locations", "subscriptions",
+           "tags_at_scope"]
 
 TAGS_SUFFIX = "/providers/Microsoft.Resources/tags/default"
+
+
+def subscription_locations(ctx: Ctx, sub: str) -> Reply:
+    """``GET /subscriptions/{s}/locations``: the regions, as ``az account list-locations``
+    shows them."""
+    ctx.store.require_subscription(sub)
+    items = [{"id": f"/subscriptions/{sub.lower()}/locations/{location_key(name)}",
+              "name": location_key(name), "type": "Region", "displayName": name,
+              "regionalDisplayName": name,
+              "metadata": {"regionType": "Physical", "regionCategory": "Recommended"}}
+             for name in locations()]
+    return Reply(200, {"value": items})
 
 
 def subscriptions(ctx: Ctx, sub: str | None) -> Reply:
@@ -58,6 +72,7 @@ def resource_group(ctx: Ctx, sub: str, rg: str) -> Reply:
         for rkey in [k for k in store.resources if k.startswith(key + "/")]:
             body = store.resources.pop(rkey)
             store.revisions.pop(rkey, None)
+            store.executions.pop(rkey, None)
             ident = body.get("identity") or {}
             store.delete_principal(ident.get("principalId") if isinstance(ident, dict) else None)
             if "principalId" in (body.get("properties") or {}):

@@ -100,17 +100,20 @@ class Operations:
 
     def start(self, ctx: Ctx, *, key: str, family: str, location: str, pace: str,
               complete: Callable[[], None], rollback: Callable[[], None] | None,
-              final: Callable[[], dict[str, Any] | None] | None, via: str) -> dict[str, str]:
+              final: Callable[[], dict[str, Any] | None] | None, via: str,
+              lock: bool = True) -> dict[str, str]:
         """Register the write's operation, as long as ``pace.REAL[pace]`` at the current
         time scale (its pending events move to it); answers the LRO header:
-        ``Azure-AsyncOperation`` (``via="azure-async"``) or ``Location``."""
+        ``Azure-AsyncOperation`` (``via="azure-async"``) or ``Location``. ``lock``: other
+        writes to the resource are refused (409) while it runs."""
         op = Operation(str(uuid.uuid4()), ctx, key, family, location_key(location),
                        self.emu.pace.now(), REAL[pace], complete, rollback, final,
                        list(ctx.events))
         op.failure = self.emu.faults.take_later(ctx.method, ctx.path)
         ctx.events.clear()
         self.ops[op.id] = op
-        self._busy[key] = op.id
+        if lock:
+            self._busy[key] = op.id
         self._arm(op)
         version = ctx.api_version
         if via == "azure-async":

@@ -40,7 +40,7 @@ def provider_type_of(path: str) -> tuple[str, str] | None:
         if idx == len(segs) - 1 and idx >= 0:  # .../providers: the provider list
             return "Microsoft.Resources", "providers"
         kind = "resourceGroups" if "resourcegroups" in low else (
-            "resources" if low[-1] == "resources" else low[0])
+            low[-1] if low[-1] in ("resources", "locations") else low[0])
         return "Microsoft.Resources", kind
     ns = segs[idx + 1]
     rest = segs[idx + 2:]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from .authz import handle_authorization
 from .context import Ctx, Reply
-from .groups import list_groups, resource_group, subscriptions, tags_at_scope
+from .executions import handle_executions, stop_execution
+from .groups import (
+    list_groups,
+    resource_group,
+    subscription_locations,
+    subscriptions,
+    tags_at_scope,
+)
 from .ids import parse_resource_id
 from .lro import poll_route
 from .providers import providers
@@ -62,6 +69,15 @@ def _in_group(ctx: Ctx, sub: str, rg: str) -> Reply:
         app = parse_resource_id("/" + "/".join(segs[:8]))
         assert app is not None
         return handle_revisions(ctx, app, segs[9:])
+    if n >= 9 and low[5:7] == ["microsoft.app", "jobs"] and low[8] == "executions":
+        job = parse_resource_id("/" + "/".join(segs[:8]))
+        assert job is not None
+        return handle_executions(ctx, job, segs[9:])
+    if n == 10 and low[5:7] == ["microsoft.app", "jobs"] and low[8] == "stop" \
+            and ctx.method == "POST":
+        job = parse_resource_id("/" + "/".join(segs[:8]))
+        assert job is not None
+        return stop_execution(ctx, job, segs[9])
     action = None
     path = "/" + "/".join(segs)
     if (n - 6) % 2 == 1:
@@ -97,6 +113,8 @@ def dispatch(ctx: Ctx) -> Reply:
         return _providers(ctx, sub, segs[3:])
     if low[2] == "resources" and n == 3 and ctx.method == "GET":
         return list_resources(ctx, sub, None, None)
+    if low[2] == "locations" and n == 3 and ctx.method == "GET":
+        return subscription_locations(ctx, sub)
     if low[2] != "resourcegroups":
         raise _no_route(ctx)
     if n == 3:

@@ -99,6 +99,7 @@ class Store:
     # called with a subscription id when one is added (the deployment's roles follow)
     subscription_listeners: list[Callable[[str], None]] = field(default_factory=list)
     revisions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by app key
+    executions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by job key
     provider_states: dict[str, dict[str, str]] = field(default_factory=dict)  # sub -> ns -> state
 
     def __post_init__(self) -> None:

@@ -35,6 +35,7 @@ from .common import (
     timestamp_view,
 )
 from .context import Ctx, Reply
+from .executions import finish_execution, start_execution, stop_executions
 from .identity import identity_view, resolve_identity
 from .ids import ResourceRef, norm
 from .revisions import record_revision
@@ -373,6 +374,7 @@ def _delete(ctx: Ctx, kind: Kind, key: str, current: dict[str, Any]) -> Reply:
         if store.resources.get(key) is current:
             del store.resources[key]
             store.revisions.pop(key, None)
+            store.executions.pop(key, None)
             store.delete_principal((current.get("identity") or {}).get("principalId"))
 
     def rollback() -> None:
@@ -392,7 +394,8 @@ def _action(ctx: Ctx, kind: Kind, key: str, current: dict[str, Any], action: str
         return Reply(200, {"value": secret_values(current)})
     if verb not in ("start", "stop"):
         raise ArmError(400, "InvalidAction", f"The action '{action}' is not supported.")
-    _refuse_if_busy(ctx, kind, key, current)
+    if kind is APP:
+        _refuse_if_busy(ctx, kind, key, current)
     ctx.event(f"{kind.type}/{verb}/action", ctx.path, "action")
     body: dict[str, Any] | None = None
     if kind is APP:
@@ -400,19 +403,24 @@ def _action(ctx: Ctx, kind: Kind, key: str, current: dict[str, Any], action: str
 
         def complete() -> None:
             current["properties"]["runningStatus"] = status
+    elif verb == "start":
+        body = start_execution(ctx, key, current)
+        started = body["name"]
+
+        def complete() -> None:
+            finish_execution(ctx, key, started)
     else:
-        name = f"{current['name']}-{uuid.uuid4().hex[:7]}"
-        body = {"name": name, "id": f"{current['id']}/executions/{name}"} \
-            if verb == "start" else None
+        body = {"value": stop_executions(ctx, key)}
 
         def complete() -> None:
             return None
 
+    answer = body
     headers = ctx.emu.operations.start(
         ctx, key=key, family=kind.family, location=current["location"],
-        pace=f"{kind.pace}.action", complete=complete,
-        rollback=None, final=(lambda: body) if body else (lambda: _final_view(ctx, key)),
-        via="location")
+        pace=f"{kind.pace}.action", complete=complete, rollback=None,
+        final=(lambda: answer) if answer else (lambda: _final_view(ctx, key)),
+        via="location", lock=kind is APP)  # a job runs executions side by side
     return Reply(202, body, headers)
 
 

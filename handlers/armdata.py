@@ -19,6 +19,7 @@ from handlers.model import Assignment
 
 __all__ = [
     "assignment_from_json",
+    "credential_attempts",
     "role_from_model",
     "to_arm_error",
     "token_claims",
@@ -38,6 +39,22 @@ def token_claims(token: str) -> dict[str, Any]:
         return data if isinstance(data, dict) else {}
     except (IndexError, ValueError):
         return {}
+
+
+def credential_attempts(message: str) -> dict[str, str]:
+    """The "Attempted credentials" of azure-identity's chained-credential error message:
+    credential name -> the first line of what it said (in the order tried)."""
+    _, found, rest = message.partition("Attempted credentials:")
+    if not found:
+        return {}
+    tried: dict[str, str] = {}
+    for line in rest.split("\n"):
+        if not line.startswith("\t"):
+            continue
+        name, _, said = line.strip().partition(":")
+        if name and " " not in name:
+            tried[name] = said.strip()
+    return tried
 
 
 def _error_code(e: Any) -> str | None:

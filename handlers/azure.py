@@ -34,11 +34,12 @@ from typing import Any
 
 from handlers.armdata import (
     assignment_from_json,
+    credential_attempts,
     role_from_model,
     to_arm_error,
     token_claims,
 )
-from handlers.errors import Permanent, Transient
+from handlers.errors import NoCredential, Permanent, Transient
 from handlers.ids import ArmId, WorkloadType, is_guid, subscription_in_path
 from handlers.model import Assignment
 from handlers.pacer import WritePacer
@@ -178,7 +179,7 @@ class Arm:
                     try:
                         token = await self.credential().get_token(self.scope)
                     except Exception as e:
-                        raise Transient(f"cannot get a token for {self.scope}: {e}") from e
+                        raise self._token_failure(e) from e
                     self._claims = token_claims(token.token)
         c = self._claims
         if c.get("idtyp") == "user" or "scp" in c:
@@ -188,6 +189,26 @@ class Arm:
         oid = c.get("oid") or c.get("http://schemas.microsoft.com/identity/claims/objectidentifier")
         return (str(oid).lower() if oid else None,
                 str(c.get("appid") or c.get("azp") or "").lower() or None)
+
+    def _token_failure(self, e: Exception) -> Transient:
+        """NoCredential when no source of the credential chain was available, else Transient.
+
+        azure-identity's chain goes on past an unavailable source and stops at the first
+        that fails for real: every source named in its message means none had a
+        credential (or the last one failed; taken as none, which an operator sees).
+        """
+        from azure.identity import CredentialUnavailableError
+
+        cred = self._credential
+        chain = [getattr(c, "_credential_name", type(c).__name__)
+                 for c in getattr(cred, "credentials", ())]
+        tried = credential_attempts(str(getattr(e, "message", None) or e))
+        if isinstance(e, CredentialUnavailableError) or (chain and set(chain) <= set(tried)):
+            shown = "; ".join(f"{n}: {why}" for n, why in tried.items()) or str(e)
+            return NoCredential(
+                f"no Azure credential found for {self.scope} ({type(cred).__name__} tried "
+                f"{len(tried) or 1} sources) -- {shown}")
+        return Transient(f"cannot get a token for {self.scope}: {e}")
 
     # -- workloads ------------------------------------------------------------------
     def _url(self, path: str, api: str | None = None) -> str:

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -179,9 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
         "batches) at /api/events and /runtime/webhooks/eventgrid. Bound to anything but "
         "127.0.0.1 it requires the key in WARDEN_WEBHOOK_KEY.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    p.add_argument("--port", type=int, default=7071, help="port to bind (default: %(default)s)")
-    p.add_argument("--timeout", type=float, default=25.0,
-                   help="seconds to answer a delivery within (default: %(default)s)")
+    p.add_argument("--port", type=_port, default=7071,
+                   help="port to bind, 1-65535 (default: %(default)s)")
+    p.add_argument("--timeout", type=_seconds, default=25.0,
+                   help="seconds to answer a delivery within, positive (default: %(default)s)")
 
     p = sub.add_parser(
         "demo", formatter_class=fmt, help="run the whole story against the built-in emulator",
@@ -202,6 +204,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="benchmark the service against the emulator (see 'bench --help')",
         description="Benchmark the service against the emulator.")
     return parser
+
+
+def _port(text: str) -> int:
+    """A TCP port, 1-65535 (argparse turns the ValueError into a usage error, exit 2)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a port number: {text!r} (expected 1-65535)") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (expected 1-65535)")
+    return port
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive, finite number of seconds")
+    return value
 
 
 def _setup_logging(verbose: int) -> None:
@@ -244,7 +269,10 @@ async def _run_warden(args: argparse.Namespace) -> int:
     from handlers.warden import Warden, exit_code
 
     warden = Warden.from_env()  # PolicyError before any ARM call
+    problems: list[str] = []
     async with warden:
+        if _needs_arm(args):
+            await warden.arm.own_identity()  # NoCredential: say so before touching anything
         if _is_ops(args):
             from handlers.ops.commands import run
 
@@ -253,17 +281,52 @@ async def _run_warden(args: argparse.Namespace) -> int:
             outcomes = await warden.handle_payload(args.payload)
         elif args.command == "plan":
             outcomes = [await warden.plan_app(args.app_id)]
+            problems = [o.error or o.result for o in outcomes if o.result == "refused"]
         else:
-            subs = args.subscriptions or None
-            sys.stderr.write("reconcile: sweeping container apps...\n")
-            outcomes = await warden.reconcile_all(subs)
-            counts: dict[str, int] = {}
-            for o in outcomes:
-                counts[o.result] = counts.get(o.result, 0) + 1
-            summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no apps"
-            sys.stderr.write(f"reconcile: done: {summary}\n")
+            outcomes, problems = await _reconcile(warden, args)
     _print_outcomes(outcomes)
-    return exit_code(outcomes)
+    for problem in problems:
+        sys.stderr.write(f"error: {problem}\n")
+    return EXIT_USAGE if problems else exit_code(outcomes)
+
+
+def _needs_arm(args: argparse.Namespace) -> bool:
+    """Whether the command will call ARM (a delivery of ignored events does not)."""
+    if args.command != "handle":
+        return True
+    from handlers.events import parse_payload
+
+    return any(ev.workload is not None for ev in parse_payload(args.payload))
+
+
+async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], list[str]]:
+    """The sweep, and what made it unable to sweep a subscription given to it (exit 2).
+
+    Subscriptions come from ``--subscription``, else ``WARDEN_SUBSCRIPTIONS``, else every
+    one the identity can read. One that is malformed, missing or unreadable is named and
+    skipped; the others are swept.
+    """
+    from handlers.ops.tenant import given_subscriptions
+
+    given, source = given_subscriptions(args.subscriptions)
+    sys.stderr.write("reconcile: sweeping container apps...\n")
+    outcomes = await warden.reconcile_all(given or None)
+    problems: list[str] = []
+    where = f" (from {source})" if given else ""
+    for o in outcomes:
+        if o.result != "refused":
+            continue
+        if o.app is None:  # malformed, or the subscriptions could not be listed
+            problems.append(f"{o.error}{where}")
+        elif o.app.count("/") == 2:  # /subscriptions/<id>: its sweep was refused
+            problems.append(f"cannot sweep subscription {o.app.rsplit('/', 1)[-1]}{where}: "
+                            f"not found, or not readable by this identity: {o.error}")
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.result] = counts.get(o.result, 0) + 1
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no apps"
+    sys.stderr.write(f"reconcile: done: {summary}\n")
+    return outcomes, problems
 
 
 def _is_ops(args: argparse.Namespace) -> bool:
@@ -352,16 +415,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     if args.command == "serve":
-        # A long-running host: its operators want one line per outcome by default.
+        # A long-running host: its operators want one line per outcome, and every
+        # rejected request, by default.
         if args.verbose == 0:
             logging.getLogger("aca_warden").setLevel(logging.INFO)
+            logging.getLogger("handlers.serve").setLevel(logging.INFO)
         from handlers.serve import main as serve
 
         return int(serve(args) or 0)
     if args.command == "demo":
         return _demo(args)
 
-    from handlers.errors import ArmError, PolicyError, Transient
+    from handlers.errors import ArmError, NoCredential, PolicyError, Transient
 
     try:
         if args.command == "handle":
@@ -371,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"error: {problem}\n")
             return EXIT_USAGE
         return asyncio.run(_run_warden(args))
-    except PolicyError as e:
+    except (PolicyError, NoCredential) as e:
         sys.stderr.write(f"error: {e}\n")
         return EXIT_USAGE
     except ArmError as e:

@@ -9,6 +9,10 @@
           │                     5xx, 409 "operation in progress", PrincipalNotFound,
           │                     403 on reading or patching the app. The event's
           │                     outcome is "retry"; `handle` exits 75, the webhook 5xx.
+          │    └── NoCredential no credential at all (every source azure-identity tries
+          │                     is unavailable): a service retries (nothing is lost while
+          │                     an operator fixes it); the command line exits 2 with what
+          │                     was tried.
           └── Permanent         any other 4xx: reported (a grant is refused, or the
                                 outcome's `error`), never retried.
 
@@ -18,7 +22,7 @@ lost), logged with its traceback; `handle` exits 1 only when it cannot go on.
 
 from __future__ import annotations
 
-__all__ = ["ArmError", "Permanent", "PolicyError", "Transient", "WardenError"]
+__all__ = ["ArmError", "NoCredential", "Permanent", "PolicyError", "Transient", "WardenError"]
 
 
 class WardenError(Exception):
@@ -44,3 +48,7 @@ class Transient(ArmError):
 
 class Permanent(ArmError):
     """A failure that retrying cannot fix."""
+
+
+class NoCredential(Transient):
+    """No credential at all: every source of the credential chain is unavailable."""

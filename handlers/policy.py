@@ -6,7 +6,10 @@ Where the policy comes from (first match wins):
 2. ``policy.toml`` in the current directory (the function app's root in Azure).
 3. Every default, with a warning in the log.
 
-``WARDEN_DRY_RUN=1`` (or ``true``/``yes``, any case) turns ``run.dry_run`` on.
+``WARDEN_DRY_RUN`` = ``1``, ``true``, ``yes`` or ``on`` (any case) turns
+``run.dry_run`` on; ``0``, ``false``, ``no``, ``off`` or empty leave the file's
+setting as it is; any other value is an error (:class:`PolicyError`, a usage
+error): a typo must never mean "write for real".
 
 A policy that does not parse, names an unknown table or key, has a value of
 the wrong type or a value that cannot work (an identity template that is not a
@@ -35,8 +38,10 @@ from .ids import ArmId, arm_path_problem
 
 __all__ = [
     "DEFAULT_POLICY_FILE",
+    "DRY_RUN_ENV",
     "PLACEHOLDERS",
     "Policy",
+    "dry_run_from_env",
     "expand",
     "load_policy",
     "named_subscriptions",
@@ -49,7 +54,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_POLICY_FILE = "policy.toml"
 PLACEHOLDERS = ("subscription", "resourceGroup", "location")
-_TRUE_WORDS = ("1", "true", "yes")
+DRY_RUN_ENV = "WARDEN_DRY_RUN"
+_DRY_RUN_ON = ("1", "true", "yes", "on")
+_DRY_RUN_OFF = ("0", "false", "no", "off", "")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 # Values used only to check the shape of a template once its placeholders are filled.
 _SAMPLE = {
@@ -354,6 +361,21 @@ def load_policy(env: Mapping[str, str] | None = None, cwd: str | None = None) ->
                 cwd,
             )
             policy = Policy()
-    if env.get("WARDEN_DRY_RUN", "").strip().lower() in _TRUE_WORDS:
+    if dry_run_from_env(env):
         policy = replace(policy, dry_run=True)
     return policy
+
+
+def dry_run_from_env(env: Mapping[str, str]) -> bool:
+    """Whether ``WARDEN_DRY_RUN`` turns dry run on; PolicyError for a value it does not know."""
+    raw = env.get(DRY_RUN_ENV, "")
+    value = raw.strip().lower()
+    if value in _DRY_RUN_ON:
+        return True
+    if value in _DRY_RUN_OFF:
+        return False
+    raise PolicyError(
+        f"{DRY_RUN_ENV}={raw.strip()!r} is not a known value: "
+        f"{', '.join(_DRY_RUN_ON)} turn dry run on; {', '.join(_DRY_RUN_OFF[:-1])} or empty "
+        "leave it off (any case)"
+    )

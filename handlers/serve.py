@@ -37,6 +37,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -79,8 +80,8 @@ def make_app(
     The caller owns ``warden`` and closes it; the application only waits for
     deliveries still running in the background when it is cleaned up.
     """
-    if timeout <= 0:
-        raise ValueError("timeout must be positive")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"timeout must be a positive, finite number of seconds, not {timeout}")
     app = web.Application(
         # aiohttp answers 413 itself once a body grows past this many bytes.
         client_max_size=MAX_BODY_BYTES,
@@ -114,8 +115,7 @@ def _key_middleware(key: str) -> Callable[..., Awaitable[web.StreamResponse]]:
             )
             # compare_digest on bytes: constant time for equal lengths, no early exit.
             if not hmac.compare_digest(given.encode(), expected):
-                log.warning("rejected %s %s: missing or wrong key", request.method, request.path)
-                return _json({"error": "missing or wrong key (?code= or aeg-sas-key)"}, 401)
+                return _reject(request, 401, "missing or wrong key (?code= or aeg-sas-key)")
         return await handler(request)
 
     return check_key
@@ -130,24 +130,26 @@ class _EventHandler:
     async def post(self, request: web.Request) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
+        too_large = f"body larger than {MAX_BODY_BYTES} bytes"
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            return _json({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, 413)
+            return _reject(request, 413, too_large)
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return _json({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, 413)
+            return _reject(request, 413, too_large)
         try:
             payload = json.loads(raw)
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-            return _json({"error": f"body is not JSON: {exc}"}, 400)
+            return _reject(request, 400, f"body is not JSON: {exc}")
 
         aeg_type = request.headers.get("aeg-event-type", "")
         code = _validation_code(payload)
+        if code is None and aeg_type.lower() == "subscriptionvalidation":
+            return _reject(request, 400, "SubscriptionValidation without a validationCode")
         if code is not None:
             log.info("answered Event Grid subscription validation on %s", request.path)
-            return _json({"validationResponse": code}, 200)
-        if aeg_type.lower() == "subscriptionvalidation":
-            return _json({"error": "SubscriptionValidation without a validationCode"}, 400)
+            if not _other_events(payload):
+                return _json({"validationResponse": code}, 200)
 
         warden = request.app[_WARDEN]
         task = asyncio.ensure_future(warden.handle_payload(payload))
@@ -168,12 +170,32 @@ class _EventHandler:
                 "delivery unfinished after %.1f s: answering 503 so Event Grid retries",
                 self.timeout,
             )
-            return _json({"error": f"events unfinished after {self.timeout:g} s; retry"}, 503)
+            error = {"error": f"events unfinished after {self.timeout:g} s; retry"}
+            return _json(error if code is None else {"validationResponse": code, **error}, 503)
         if task.exception() is not None:
             return _json({"error": "internal error; retry"}, 500)
         outcomes = task.result()
+        status = 503 if exit_code(outcomes) else 200
         body = [outcome.to_json() for outcome in outcomes]
-        return _json(body, 503 if exit_code(outcomes) else 200)
+        if code is None:
+            return _json(body, status)
+        # A validation that came with other events: Event Grid reads validationResponse,
+        # and the other events are answered (and retried on 503) like any batch.
+        return _json({"validationResponse": code, "outcomes": body}, status)
+
+
+def _other_events(payload: Any) -> bool:
+    """Whether a delivery holds anything besides subscription validation events."""
+    items = payload if isinstance(payload, list) else [payload]
+    return any(is_validation_event(item) is None for item in items)
+
+
+def _reject(request: web.Request, status: int, error: str) -> web.Response:
+    """Answer a request that is refused before any event is read, and say so in the log
+    (at info: a sender's mistake, or a probe, is not the service's failure)."""
+    log.info("rejected %s %s from %s: %d %s", request.method, request.path,
+             request.remote or "?", status, error)
+    return _json({"error": error}, status)
 
 
 def _validation_code(payload: Any) -> str | None:
@@ -244,8 +266,12 @@ def main(args: argparse.Namespace) -> int:
     port = DEFAULT_PORT if port is None else int(port)
     timeout = getattr(args, "timeout", None)
     timeout = DEFAULT_TIMEOUT if timeout is None else float(timeout)
-    if timeout <= 0:
-        print(f"aca-warden serve: --timeout must be positive, not {timeout:g}", file=sys.stderr)
+    if not 1 <= port <= 65535:
+        print(f"aca-warden serve: --port must be 1-65535, not {port}", file=sys.stderr)
+        return 2
+    if not (math.isfinite(timeout) and timeout > 0):
+        print(f"aca-warden serve: --timeout must be a positive, finite number of seconds, "
+              f"not {timeout:g}", file=sys.stderr)
         return 2
     if timeout >= 30:
         print(
@@ -258,7 +284,7 @@ def main(args: argparse.Namespace) -> int:
         print(
             f"aca-warden serve: refusing to listen on {host} without a key; "
             f"set {KEY_ENV} (checked as ?code= or the aeg-sas-key header), "
-            "or bind 127.0.0.1",
+            "or bind a loopback address (127.0.0.1, ::1, localhost)",
             file=sys.stderr,
         )
         return 2
@@ -272,6 +298,23 @@ def main(args: argparse.Namespace) -> int:
     return asyncio.run(_run(warden, host, port, timeout, key))
 
 
+def _start_line(warden: Warden, addresses: list[Any], key: str | None) -> str:
+    """The one start-up line: address, policy source, dry run or not, key or not."""
+    urls = []
+    for address in addresses:
+        bound_host, bound_port = address[:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        urls.append(f"http://{shown}:{bound_port}{EVENT_PATHS[0]}")
+    policy = warden.policy
+    source = policy.source or "built-in defaults (no policy file)"
+    dry_run = "on (plans and reports, writes nothing)" if policy.dry_run else "off"
+    needs_key = (f"required ({KEY_ENV}, as ?code= or aeg-sas-key)" if key
+                 else "not required (loopback only)")
+    return (f"aca-warden serve: listening on {' and '.join(urls)} (and "
+            f"{', '.join(EVENT_PATHS[1:])}); policy: {source}; dry run: {dry_run}; "
+            f"key: {needs_key}")
+
+
 async def _run(warden: Warden, host: str, port: int, answer_within: float, key: str | None) -> int:
     """Serve until a stop signal, then shut down in order: HTTP, deliveries, clients."""
     stop = asyncio.Event()
@@ -279,7 +322,8 @@ async def _run(warden: Warden, host: str, port: int, answer_within: float, key: 
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(make_app(warden, timeout=answer_within, key=key), access_log=log)
+    # aiohttp's access log ("aiohttp.access", a line per request) shows only with -v.
+    runner = web.AppRunner(make_app(warden, timeout=answer_within, key=key))
     try:
         await runner.setup()
         site = web.TCPSite(runner, host, port, shutdown_timeout=answer_within)
@@ -288,14 +332,7 @@ async def _run(warden: Warden, host: str, port: int, answer_within: float, key: 
         except OSError as exc:
             print(f"aca-warden serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 2
-        for address in runner.addresses:
-            bound_host, bound_port = address[:2]
-            shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-            print(
-                f"aca-warden serve: listening on http://{shown}:{bound_port}/api/events",
-                file=sys.stderr,
-                flush=True,
-            )
+        print(_start_line(warden, list(runner.addresses), key), file=sys.stderr, flush=True)
         await stop.wait()
         print("aca-warden serve: stopping", file=sys.stderr, flush=True)
     finally:

@@ -25,7 +25,9 @@ nothing is lost.
 
 :meth:`Warden.reconcile_all` sweeps subscriptions: every workload listed is
 converged from the list (no read each), and the grants of workloads that are
-gone are cleaned up. :meth:`Warden.plan_app` is a dry run of one workload.
+gone are cleaned up; a subscription that is not a GUID is refused with no
+request. :meth:`Warden.plan_app` is a dry run of one workload; one that does not
+exist and has no grants left is refused as "not found".
 """
 
 from __future__ import annotations
@@ -44,16 +46,21 @@ from handlers.converge import Core
 from handlers.emit import Reporter
 from handlers.errors import ArmError
 from handlers.events import AppEvent, parse_payload
-from handlers.ids import WORKLOAD_TYPES, ArmId, workload_id
+from handlers.ids import WORKLOAD_TYPES, ArmId, is_guid, workload_id
 from handlers.plan import outside_resource_groups
 from handlers.policy import Policy, load_policy
 from handlers.report import Outcome, Verdict, exit_code, failed, outcome
 
-__all__ = ["Outcome", "Warden", "exit_code"]
+__all__ = ["Outcome", "Warden", "exit_code", "not_found"]
 
 log = logging.getLogger("aca_warden")
 
 SELF_CAUSED = "caused by aca-warden's own write"
+
+
+def not_found(app: ArmId) -> str:
+    """What a command says of a workload that does not exist and holds no grants."""
+    return f"not found: {app} does not exist and aca-warden holds no grants for it"
 
 
 class Warden:
@@ -199,6 +206,8 @@ class Warden:
             else:
                 v = await self._run(app, lambda not_before: self.core.converge(
                     app, dry_run=True, not_before=not_before))
+                if v.result == "deleted" and not v.changes:
+                    v = Verdict(str(app), "refused", error=not_found(app))
         return self.reporter.emit(outcome(v, started=started), calls, span=span,
                                   started_ns=started_ns)
 
@@ -225,6 +234,10 @@ class Warden:
 
     async def _sweep(self, sub: str, dry_run: bool) -> list[Outcome]:
         started = time.monotonic()
+        if not is_guid(sub):  # never part of a URL: "../x" would walk out of the path
+            v = Verdict(None, "refused", error=f"subscription {sub!r} is not a subscription "
+                        "id (a GUID such as 00000000-0000-0000-0000-000000000000)")
+            return [self.reporter.emit(outcome(v, started=started))]
         try:
             survey = await self.core.observer.survey(sub, not_before=started)
         except ArmError as e:

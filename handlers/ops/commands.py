@@ -28,7 +28,7 @@ from handlers.ops import preview, release
 from handlers.ops.tenant import Progress, Subscriptions, subscriptions, unreadable
 from handlers.plan import Plan, make_plan
 from handlers.policy import Policy, read_policy_file
-from handlers.warden import Warden
+from handlers.warden import Warden, not_found
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_RETRY", "EXIT_USAGE", "Run", "run"]
 
@@ -43,10 +43,6 @@ def _out(text: str) -> None:
 
 def _json_line(obj: Any) -> None:
     _out(json.dumps(obj, default=str) + "\n")
-
-
-def not_found(app: ArmId) -> str:
-    return f"not found: {app} does not exist and aca-warden holds no grants for it"
 
 
 class Run:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -143,7 +144,10 @@ def start_serve(emu: Any, tmp: Path) -> tuple[subprocess.Popen[str], str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("WARDEN_", "AZURE_", "IDENTITY_", "MSI_"))}
     env.update(emu.env, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "handlers", "serve", "--port", "0"],
+    with socket.socket() as s:  # serve takes ports 1-65535 only
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    proc = subprocess.Popen([sys.executable, "-m", "handlers", "serve", "--port", port],
                             cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     assert proc.stderr is not None

@@ -234,3 +234,21 @@ async def test_graph_answers_the_directory_objects_the_cli_asks_for(emu, raw) ->
 async def test_graph_needs_a_token(anon) -> None:
     status, body, _ = await anon("GET", "/v1.0/me", api_version=None)
     assert (status, body["error"]["code"]) == (401, "InvalidAuthenticationToken")
+
+
+async def test_subscription_locations_as_az_account_list_locations_reads_them(emu, raw) -> None:
+    status, body, _ = await raw("GET", f"{sub(emu)}/locations", api_version="2022-12-01")
+    assert status == 200
+    east = next(r for r in body["value"] if r["name"] == "eastus")
+    assert east == {**east, "id": f"{sub(emu)}/locations/eastus", "displayName": "East US",
+                    "type": "Region"}
+
+
+async def test_a_custom_role_update_answers_201_as_the_spec_says(emu, raw) -> None:
+    guid = "5f3cf3d6-3b5e-4f16-9a0e-2b0d7f4c1a11"
+    props = {"roleName": "Custom reader", "assignableScopes": [sub(emu)],
+             "permissions": [{"actions": ["Microsoft.App/containerApps/read"]}]}
+    assert (await raw("PUT", f"{sub(emu)}{RD}/{guid}", {"properties": props}))[0] == 201
+    props["description"] = "changed"
+    status, body, _ = await raw("PUT", f"{sub(emu)}{RD}/{guid}", {"properties": props})
+    assert (status, body["properties"]["description"]) == (201, "changed")

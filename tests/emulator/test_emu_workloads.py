@@ -245,3 +245,23 @@ async def test_workload_profiles_come_back_spelled_as_aca_spells_them(emu, raw) 
             {"Name": "Consumption", "workloadProfileType": "Consumption"}]}}, api_version=API)
     assert body["properties"]["workloadProfiles"] == [
         {"name": "Consumption", "workloadProfileType": "Consumption"}]
+
+
+async def test_job_executions_are_listed_and_can_be_stopped(emu, raw, env_id) -> None:
+    job = rid(emu, "jobs", "job1")
+    emu.seed_job(job)
+    emu.time_scale = 1  # the start's operation (and the execution) runs for 5 s
+    _, first, _ = await raw("POST", job + "/start", api_version=API)
+    _, second, _ = await raw("POST", job + "/start", api_version=API)
+    status, page, _ = await raw("GET", job + "/executions", api_version=API)
+    assert status == 200
+    assert [(e["name"], e["properties"]["status"]) for e in page["value"]] == [
+        (second["name"], "Running"), (first["name"], "Running")]
+    assert (await raw("POST", f"{job}/stop/{first['name']}", api_version=API))[0] == 200
+    status, stopped, _ = await raw("POST", job + "/stop", api_version=API)
+    assert status == 202 and stopped == {"value": [{"name": second["name"],
+                                                    "id": second["id"]}]}
+    status, one, _ = await raw("GET", f"{job}/executions/{first['name']}", api_version=API)
+    assert status == 200 and one["properties"]["status"] == "Stopped"
+    emu.time_scale = 0
+    assert (await raw("GET", f"{job}/executions/nope", api_version=API))[0] == 404

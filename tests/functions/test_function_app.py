@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import functools
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from azure.functions.timer import TimerRequest
 
 import function_app
 from function_app import DeliveryRetry, app, event_to_dict, on_event, reconcile_timer
+from handlers.errors import PolicyError
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEDULE = "0 0 */6 * * *"
@@ -282,3 +284,41 @@ def test_worker_exit_closes_the_warden(monkeypatch: pytest.MonkeyPatch) -> None:
         assert [w.closed for w in made] == [1]
     finally:
         loop.close()
+
+
+# -- a service that must not start ---------------------------------------------------
+
+
+@pytest.mark.parametrize("setting", [{"WARDEN_DRY_RUN": "maybe"},
+                                     {"WARDEN_POLICY": "missing-policy.toml"}])
+async def test_unusable_settings_fail_every_invocation_loudly_and_write_nothing(
+        emu: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        setting: dict[str, str]) -> None:
+    """A typo in WARDEN_DRY_RUN (or a missing policy) never means "write for real": the
+    invocation fails (Event Grid retries, then dead-letters) and the log says why."""
+    app_id = seed_app(emu)
+    for key, value in setting.items():
+        monkeypatch.setenv(key, value)
+    emu.clear_log()
+    for _ in range(2):  # not only the first invocation
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="aca_warden"), \
+                pytest.raises(PolicyError, match=next(iter(setting.values()))):
+            await on_event(grid_event(emu, app_id))
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert any(next(iter(setting)) in m or "missing-policy" in m for m in errors), errors
+        with pytest.raises(PolicyError):
+            await reconcile_timer(TimerRequest(past_due=False))
+    assert emu.count(kind="write") == 0
+    assert grants_of(emu, app_id) == []
+
+
+async def test_a_validation_event_reaching_the_trigger_is_acknowledged(emu: Any) -> None:
+    validation = func.EventGridEvent(
+        id=str(uuid.uuid4()), data={"validationCode": "abc", "validationUrl": "https://x"},
+        topic=f"/subscriptions/{emu.subscription_id}", subject="",
+        event_type="Microsoft.EventGrid.SubscriptionValidationEvent",
+        event_time=dt.datetime(2026, 11, 26, 15, 0, tzinfo=dt.UTC), data_version="1")
+    emu.clear_log()
+    assert await on_event(validation) is None
+    assert emu.count() == 0

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,13 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (serve takes 1-65535, never 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def serve_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -63,7 +71,7 @@ def post_json(url: str, body: Any) -> tuple[int, Any]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_serve_starts_answers_and_stops_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
-    proc = start(tmp_path, "--port", "0")
+    proc = start(tmp_path, "--port", str(free_port()))
     try:
         url = wait_for_url(proc)
         assert url.startswith("http://127.0.0.1:") and url.endswith("/api/events")
@@ -98,14 +106,15 @@ def test_serve_starts_answers_and_stops_on_signal(tmp_path: Path, sig: signal.Si
 
 
 def test_serve_on_a_public_address_needs_a_key(tmp_path: Path) -> None:
-    proc = start(tmp_path, "--host", "0.0.0.0", "--port", "0")
+    proc = start(tmp_path, "--host", "0.0.0.0", "--port", str(free_port()))
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "WARDEN_WEBHOOK_KEY" in stderr
 
 
 def test_serve_with_an_unusable_policy_exits_2(tmp_path: Path) -> None:
-    proc = start(tmp_path, "--port", "0", WARDEN_POLICY=str(tmp_path / "missing.toml"))
+    proc = start(tmp_path, "--port", str(free_port()),
+                 WARDEN_POLICY=str(tmp_path / "missing.toml"))
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "missing.toml" in stderr

@@ -108,14 +108,39 @@ def test_the_example_policy_loads_and_sets_every_key() -> None:
 # --- WARDEN_DRY_RUN -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["1", "true", "TRUE", "Yes", " yes "])
+@pytest.mark.parametrize("value", ["1", "true", "TRUE", "Yes", " yes ", "on", "ON", "On"])
 def test_warden_dry_run_turns_dry_run_on(tmp_path: Path, value: str) -> None:
     assert load_policy(env={"WARDEN_DRY_RUN": value}, cwd=str(tmp_path)).dry_run is True
 
 
-@pytest.mark.parametrize("value", ["", "0", "false", "no", "off"])
-def test_other_warden_dry_run_values_leave_it_off(tmp_path: Path, value: str) -> None:
+@pytest.mark.parametrize("value", ["", " ", "0", "false", "no", "off", "OFF", "False", "No"])
+def test_off_warden_dry_run_values_leave_it_off(tmp_path: Path, value: str) -> None:
     assert load_policy(env={"WARDEN_DRY_RUN": value}, cwd=str(tmp_path)).dry_run is False
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "y", "enabled", "tru", "1 0", "-1", "nein"])
+def test_any_other_warden_dry_run_value_is_a_usage_error_never_off(tmp_path: Path,
+                                                                   value: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        load_policy(env={"WARDEN_DRY_RUN": value}, cwd=str(tmp_path))
+    message = str(caught.value)
+    assert "WARDEN_DRY_RUN" in message and repr(value.strip()) in message
+    for accepted in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        assert accepted in message
+
+
+def test_a_bad_warden_dry_run_is_an_error_even_when_the_file_turns_dry_run_on(
+        tmp_path: Path) -> None:
+    path = write(tmp_path, "[run]\ndry_run = true\n")
+    with pytest.raises(PolicyError, match="WARDEN_DRY_RUN"):
+        load_policy(env={"WARDEN_POLICY": str(path), "WARDEN_DRY_RUN": "sure"},
+                    cwd=str(tmp_path))
+
+
+def test_warden_dry_run_off_never_turns_off_a_file_that_says_dry_run(tmp_path: Path) -> None:
+    path = write(tmp_path, "[run]\ndry_run = true\n")
+    env = {"WARDEN_POLICY": str(path), "WARDEN_DRY_RUN": "off"}
+    assert load_policy(env=env, cwd=str(tmp_path)).dry_run is True
 
 
 def test_warden_dry_run_applies_on_top_of_a_file(tmp_path: Path) -> None:
