@@ -31,7 +31,8 @@ from handlers.observe import Observer
 from handlers.plan import Held, Plan, Snapshot, make_plan, opted_out, outside_resource_groups
 from handlers.policy import Policy
 
-__all__ = ["RULE_NAMES", "Explanation", "Item", "explain", "gather", "kind_of", "render"]
+__all__ = ["RULE_NAMES", "Explanation", "Item", "explain", "gather", "kind_of", "render",
+           "tags_by_grant"]
 
 RULE_NAMES = {
     "grammar": "grammar",
@@ -365,13 +366,7 @@ def _owned(snap: Snapshot, plan: Plan, names: Mapping[str, str],
            refusals: Mapping[tuple[str, int | None], Refusal], unmanaged: str | None
            ) -> tuple[OwnedView, ...]:
     assert snap.state is not None
-    tags_of: dict[tuple[str, str], list[str]] = {}
-    for r in snap.grants:
-        if r.role is not None:
-            key = (r.role.guid.lower(), r.request.scope.lower())
-            tags_of.setdefault(key, [])
-            if r.request.tag not in tags_of[key]:
-                tags_of[key].append(r.request.tag)
+    tags_of = tags_by_grant(snap)
     refused_keys = {(r.role.guid.lower(), r.request.scope.lower()): refusals[
         (r.request.tag, r.request.item)].reason for r in snap.grants
         if r.role is not None and (r.request.tag, r.request.item) in refusals}
@@ -379,7 +374,7 @@ def _owned(snap: Snapshot, plan: Plan, names: Mapping[str, str],
     principal = snap.state.principal_id if snap.state.system_identity else None
     out: list[OwnedView] = []
     for a in snap.owned:
-        tags = tuple(tags_of.get(a.key, ()))
+        tags = tags_of.get(a.key, ())
         name = names.get(a.role_guid, a.role_guid)
         if unmanaged is not None:
             out.append(OwnedView(a, name, tags, True, ""))
@@ -395,6 +390,18 @@ def _owned(snap: Snapshot, plan: Plan, names: Mapping[str, str],
         else:
             out.append(OwnedView(a, name, tags, False, "no grant tag asks for it any more"))
     return tuple(out)
+
+
+def tags_by_grant(snap: Snapshot) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(role GUID, scope), lower-case -> the grant tags asking for it, in the tags' order
+    (which tag an assignment of aca-warden's stands for)."""
+    tags_of: dict[tuple[str, str], tuple[str, ...]] = {}
+    for r in snap.grants:
+        if r.role is not None:
+            key = (r.role.guid.lower(), r.request.scope.lower())
+            if r.request.tag not in tags_of.get(key, ()):
+                tags_of[key] = (*tags_of.get(key, ()), r.request.tag)
+    return tags_of
 
 
 def _identity_of(a: Assignment, principal: str | None, users: Mapping[str, str]) -> str:

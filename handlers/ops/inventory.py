@@ -20,7 +20,7 @@ from typing import Any, Literal
 from handlers.ids import ArmId
 from handlers.model import Assignment
 from handlers.observe import Observer, Survey
-from handlers.ops.explain import kind_of
+from handlers.ops.explain import kind_of, tags_by_grant
 from handlers.ops.tenant import Progress
 from handlers.plan import Snapshot, opted_out, outside_resource_groups
 
@@ -71,13 +71,8 @@ def row_of(snap: Snapshot, observer: Observer) -> Row:
     policy = observer.policy
     names = snap.role_names
     state = snap.state
-    tags_of: dict[tuple[str, str], list[str]] = {}
-    for g in snap.grants:
-        if g.role is not None:
-            tags = tags_of.setdefault((g.role.guid.lower(), g.request.scope.lower()), [])
-            if g.request.tag not in tags:
-                tags.append(g.request.tag)
-    owned = tuple(Owned(a, names.get(a.role_guid, a.role_guid), tuple(tags_of.get(a.key, ())))
+    tags_of = tags_by_grant(snap)
+    owned = tuple(Owned(a, names.get(a.role_guid, a.role_guid), tags_of.get(a.key, ()))
                   for a in sorted(snap.owned, key=lambda a: (a.scope.lower(), a.role_guid)))
     if state is None:
         return Row(snap.app, "gone", (), owned)
