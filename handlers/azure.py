@@ -25,9 +25,9 @@ patching an app are transient; every other 4xx is permanent.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -40,6 +40,7 @@ from handlers.armdata import (
     token_claims,
 )
 from handlers.errors import NoCredential, Permanent, Transient
+from handlers.flight import Shared
 from handlers.ids import ArmId, WorkloadType, is_guid, subscription_in_path
 from handlers.model import Assignment
 from handlers.pacer import WritePacer
@@ -80,10 +81,9 @@ class Arm:
         self._credential: Any = None
         self._clients: dict[tuple[str, str], Any] = {}
         self.pacer = WritePacer()
-        self._claims: dict[str, Any] | None = None
+        self._claims: Shared[str, dict[str, Any]] = Shared(math.inf)
         self._session: Any = None
         self._transport: Any = None
-        self._claims_lock: asyncio.Lock | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Arm:
@@ -171,17 +171,14 @@ class Arm:
         (None, None) when it runs with a person's token: self-caused events are then
         not recognised, only cheap (a no-op reconcile).
         """
-        if self._claims is None:
-            if self._claims_lock is None:
-                self._claims_lock = asyncio.Lock()
-            async with self._claims_lock:  # a burst of events asks once
-                if self._claims is None:
-                    try:
-                        token = await self.credential().get_token(self.scope)
-                    except Exception as e:
-                        raise self._token_failure(e) from e
-                    self._claims = token_claims(token.token)
-        c = self._claims
+        async def claims() -> dict[str, Any]:
+            try:
+                token = await self.credential().get_token(self.scope)
+            except Exception as e:  # no token, no ARM either
+                raise self._token_failure(e) from e
+            return token_claims(token.token)
+
+        c = await self._claims.get("token", claims)  # a burst of events asks once
         if c.get("idtyp") == "user" or "scp" in c:
             # A person's token (a developer's az login): their own changes must not
             # look self-caused, and the client app id is shared by every user of it.

@@ -1,11 +1,11 @@
-"""Observability: ARM call counts per event, OpenTelemetry traces and metrics.
+"""Observability: ARM call counts per convergence, OpenTelemetry traces and metrics.
 
 Two things live here, both cheap when unused:
 
-* :class:`ArmCalls`, counted per event through a context variable: azure.py
-  calls :func:`arm_request` for every HTTP request to ARM (each retry and
-  long-running-operation poll included, token requests not), and the outcome
-  log line reports the event's figures.
+* :class:`ArmCalls`, counted per convergence through a context variable
+  (:func:`converge_scope`): the write pacer calls :func:`arm_request` for
+  every HTTP request to ARM (each retry included, token requests not), and
+  the outcome line of each event of that convergence reports its figures.
 * :class:`Telemetry`, OpenTelemetry instruments on the ``aca_warden`` tracer
   and meter: one span per convergence (``aca_warden.converge``, ARM SDK spans
   nest under it when azure-core tracing is on) and one per event

@@ -140,7 +140,9 @@ class Warden:
         with telemetry.converge_scope() as (calls, span):
             try:
                 mine = await self._self_caused(events)
-            except ArmError as e:  # no token, no ARM either
+            except Exception as e:  # no token, no ARM either: retry them
+                if not isinstance(e, ArmError):
+                    log.exception("unexpected error reading the service's own identity")
                 v = failed(str(app), e)
                 return [self._emit(v, ev, started, started_ns, calls, span) for ev in events]
             shared: Verdict | None = None

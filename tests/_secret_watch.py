@@ -172,12 +172,12 @@ class SecretWatch:
 
     def start(self) -> None:
         from emulator import auth
-        from handlers import report as reconcile
+        from handlers import report
 
         auth.SECRET_LISTENERS.append(self.secrets.add)
         self._undo.append(lambda: auth.SECRET_LISTENERS.remove(self.secrets.add))
 
-        original = reconcile.Outcome.to_json
+        original = report.Outcome.to_json
 
         @functools.wraps(original)
         def to_json(outcome: Any) -> dict:
@@ -185,8 +185,8 @@ class SecretWatch:
             self.note(json.dumps(d, default=str))
             return d
 
-        reconcile.Outcome.to_json = to_json  # type: ignore[method-assign,assignment]
-        self._undo.append(lambda: setattr(reconcile.Outcome, "to_json", original))
+        report.Outcome.to_json = to_json  # type: ignore[method-assign,assignment]
+        self._undo.append(lambda: setattr(report.Outcome, "to_json", original))
 
         # Loggers made later (a module imported by one test) are tapped as they are made:
         # a child left at NOTSET under a tapped parent would otherwise inherit level 1.

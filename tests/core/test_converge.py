@@ -518,3 +518,16 @@ async def test_a_new_workload_type_is_one_line_in_the_table(arm: FakeArm, warden
     assert out.result == "deleted" and arm.ours(job) == [] and len(arm.ours(app)) == 1
     planned = await warden.plan_app(app)
     assert planned.result == "unchanged"
+
+
+async def test_a_bug_reading_the_services_identity_retries_the_events_never_loses_them(
+        arm: FakeArm, warden: Any) -> None:
+    app = arm.app("web", TWO)
+
+    async def broken() -> Any:
+        raise RuntimeError("surprise")
+
+    arm.own_identity = broken  # type: ignore[method-assign]
+    outs = await warden.handle_payload([write(app), {"not": "an event"}])
+    assert [o.result for o in outs] == ["retry", "refused"]
+    assert "internal error" in (outs[0].error or "")

@@ -78,11 +78,18 @@ async def live(life: list[tuple[str, Any]], dry_first: bool) -> None:
         elif kind == "fault":
             arm.fail(arg, transient(arg))
     for _ in range(8):  # the next event, delivered again until nothing needs a retry
+        planned = await warden.plan_app(app)
         [out] = await warden.handle_payload([write(app)])
         if out.result != "retry":
             break
     else:
         raise AssertionError("never converged")
+    if planned.result == "refused" and "not found" in (planned.error or ""):
+        assert out.result == "deleted" and out.changes == ()  # nothing left to clean up
+    elif planned.result != "retry":  # plan shows exactly what the next event does
+        assert planned.result == out.result, (planned, out)
+        assert list(planned.changes) == [f"planned: {c}" for c in out.changes]
+        assert planned.refused == out.refused
     check(arm, app, hands)
 
 

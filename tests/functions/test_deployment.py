@@ -7,8 +7,14 @@ what the product needs from them.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
@@ -193,3 +199,19 @@ def test_funcignore_and_the_layout_agree_only_the_service_is_deployed() -> None:
     assert {"demo", "bench", "emulator", "tests"} <= ignored
     assert not (root / "handlers" / "demo").exists()
     assert not (root / "handlers" / "bench.py").exists()
+
+
+@pytest.mark.parametrize("command", ["demo", "bench", "emulator"])
+def test_the_deployed_package_says_a_development_command_is_not_there(
+        tmp_path: Path, command: str) -> None:
+    """Only handlers/ and function_app.py are deployed: the CLI's dev-tool commands say
+    so (exit 2) instead of failing with a traceback."""
+    root = Path(__file__).resolve().parents[2]
+    shutil.copytree(root / "handlers", tmp_path / "handlers",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(root / "function_app.py", tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-m", "handlers", command], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert f"the {command} command is not available in this build" in out.stderr
