@@ -40,7 +40,7 @@ def given_subscriptions(cli: Sequence[str] | None, env: Mapping[str, str] | None
     """The subscriptions named on the command line, else in WARDEN_SUBSCRIPTIONS, and
     which of the two it was; ([], EVERY) when neither names any."""
     if cli:
-        return [s.strip() for s in cli], "--subscription"
+        return list(cli), "--subscription"  # as given: a blank one is named, not dropped
     env = os.environ if env is None else env
     named = [s.strip() for s in env.get(ENV, "").split(",") if s.strip()]
     return (named, ENV) if named else ([], EVERY)
