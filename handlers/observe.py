@@ -23,7 +23,9 @@ subscription at once: every workload, the role-assignment listings and the
 workloads aca-warden holds grants for that are gone (the sweep, ``plan --all``,
 ``inventory``, ``release --subscription``). A
 subscription other than the workload's own that cannot be listed for good
-(403, 404) is skipped with a note; every other failure propagates.
+(403, 404) is skipped with a note; a role or a standard identity that cannot
+be read for good refuses that grant or that identity only; every other
+failure propagates.
 """
 
 from __future__ import annotations
@@ -209,9 +211,17 @@ class Observer:
         idents = [expand(t, str(app), state.location) for t in self.policy.standard_identities]
         requests, refusals = parse_grant_tags(state.tags, self.policy, str(app), state.location)
         exists, looked, (indexes, notes) = await asyncio.gather(
-            asyncio.gather(*(self.identity_exists(i) for i in idents)),
+            gather_settled((self.identity_exists(i) for i in idents), Permanent),
             gather_settled((self.role(sub, r.role) for r in requests), Permanent),
             self.listings(self.subscriptions_for(app), not_before, given))
+        identities: dict[str, bool] = {}
+        attached = {k.lower() for k in state.user_assigned}
+        for ident, found in zip(idents, exists, strict=True):
+            if not isinstance(found, Permanent):
+                identities[ident] = found
+            elif ident.lower() not in attached:  # e.g. 403 reading it: this identity only
+                refusals.append(Refusal(f"cannot read the standard identity: {found}",
+                                        identity=ident))
         grants: list[ResolvedGrant] = []
         for r, info in zip(requests, looked, strict=True):
             if isinstance(info, Permanent):  # e.g. 403 reading it: this grant only
@@ -223,7 +233,7 @@ class Observer:
         held = _held(state, indexes.values())
         known = {g.role.guid: g.role.name for g in grants if g.role is not None}
         missing = await self._missing_scopes(grants, held) if verify_scopes else frozenset()
-        return Snapshot(app, state, identities=dict(zip(idents, exists, strict=True)),
+        return Snapshot(app, state, identities=identities,
                         grants=tuple(grants), grant_refusals=tuple(refusals), owned=owned,
                         held=held, missing_scopes=missing,
                         role_names=await self._names(sub, owned, known), notes=tuple(notes))

@@ -224,6 +224,24 @@ def _nonempty(value: str) -> str | None:
     return "it is empty" if not value.strip() else None
 
 
+# Azure refuses these characters in tag names: a prefix or tag name holding one never matches.
+_TAG_NAME_FORBIDDEN = "<>%&\\?/"
+
+
+def _tag_name_problem(value: str) -> str | None:
+    bad = sorted({c for c in value if c in _TAG_NAME_FORBIDDEN})
+    if bad:
+        return (f"Azure tag names cannot contain {' '.join(bad)}, so no tag would ever "
+                "match it")
+    return _nonempty(value)
+
+
+def _group_problem(value: str) -> str | None:
+    if "/" in value:
+        return "a resource-group name never contains '/', so no app would ever match it"
+    return _nonempty(value)
+
+
 @dataclass(frozen=True)
 class _Key:
     field: str
@@ -242,7 +260,8 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "create_missing": _Key("create_missing", "bool"),
     },
     "grants": {
-        "tag_prefix": _Key("tag_prefix", "str", _nonempty, "a non-empty string"),
+        "tag_prefix": _Key("tag_prefix", "str", _tag_name_problem,
+                           "the start of a tag name (no < > % & \\ ? /)"),
         "allowed_roles": _Key(
             "allowed_roles", "list", _nonempty, 'role names, role-definition GUIDs or "*"'
         ),
@@ -253,9 +272,10 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
     },
     "apps": {
         "resource_groups": _Key(
-            "resource_groups", "list", _nonempty, "resource-group names or shell-style globs"
+            "resource_groups", "list", _group_problem, "resource-group names or shell-style globs"
         ),
-        "opt_out_tag": _Key("opt_out_tag", "str", _nonempty, "a non-empty tag name"),
+        "opt_out_tag": _Key("opt_out_tag", "str", _tag_name_problem,
+                            "a tag name (no < > % & \\ ? /)"),
     },
     "run": {
         "dry_run": _Key("dry_run", "bool"),

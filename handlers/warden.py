@@ -50,6 +50,7 @@ from handlers.ids import WORKLOAD_TYPES, ArmId, is_guid, workload_id
 from handlers.plan import outside_resource_groups
 from handlers.policy import Policy, load_policy
 from handlers.report import Outcome, Verdict, exit_code, failed, outcome
+from handlers.review import review_policy
 
 __all__ = ["Outcome", "Warden", "exit_code", "not_found"]
 
@@ -79,11 +80,14 @@ class Warden:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Warden:
-        """Load and validate the policy (PolicyError) and set up ARM access lazily."""
+        """Load, validate and review the policy (PolicyError; warnings are logged) and set
+        up ARM access lazily."""
         from handlers.azure import Arm
 
         env = os.environ if env is None else env
         policy = load_policy(env)
+        for warning in review_policy(policy):  # PolicyError for what can never apply
+            log.warning("%s", warning)
         try:
             concurrency = max(1, int(env.get("WARDEN_CONCURRENCY") or 64))
         except ValueError:

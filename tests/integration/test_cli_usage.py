@@ -246,3 +246,24 @@ def test_events_that_need_no_arm_are_answered_without_a_credential(
     p = run(emu, "handle", str(f), tmp=tmp_path, extra=no_credential_env)
     assert p.returncode == 0, (p.stdout, p.stderr)
     assert [o["result"] for o in lines(p.stdout)] == ["refused"]
+
+
+# -- policies that can never work ----------------------------------------------------------
+
+
+def test_a_policy_that_can_never_grant_stops_the_command_naming_file_and_key(
+        emu: Any, tmp_path: Path) -> None:
+    _, f = tagged_app_and_its_event(emu, tmp_path, "floor-policy")
+    emu.clear_log()
+    p = run(emu, "handle", str(f), tmp=tmp_path, policy='[grants]\nallowed_roles = ["Owner"]\n')
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert "policy-" in p.stderr and "grants.allowed_roles" in p.stderr
+    assert "privilege floor" in p.stderr and emu.count() == 0
+
+
+def test_a_policy_that_manages_nothing_runs_with_a_warning(emu: Any, tmp_path: Path) -> None:
+    target, f = tagged_app_and_its_event(emu, tmp_path, "no-groups")
+    p = run(emu, "handle", str(f), tmp=tmp_path, policy="[apps]\nresource_groups = []\n")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert "apps.resource_groups is empty" in p.stderr
+    assert lines(p.stdout)[0]["result"] == "ignored" and emu.get(target) is not None

@@ -337,14 +337,14 @@ def test_tag_prefix_of_the_policy(capsys, tmp_path: Path) -> None:
           name: 'a'
           tags: {
             'grant:x': 'Owner@.'
-            'RBAC/y': 'Contributor@.'
+            'RBAC-y': 'Contributor@.'
           }
         }
         """)
     policy = tmp_path / "policy.toml"
-    policy.write_text('[grants]\ntag_prefix = "rbac/"\n')
+    policy.write_text('[grants]\ntag_prefix = "rbac-"\n')
     _rc, lines, _ = lint(capsys, path, "--policy", str(policy))
-    assert heads(lines) == [f"{path}:5: RBAC/y"]
+    assert heads(lines) == [f"{path}:5: RBAC-y"]
 
 
 # --- usage --------------------------------------------------------------------------------------

@@ -46,18 +46,15 @@ def test_one_start_up_line_says_address_policy_dry_run_and_key(
     (tmp_path / "strict.toml").write_text("[run]\ndry_run = true\n")
     port = free_port()
     proc = start(tmp_path, "--port", str(port), **env)
+    assert proc.stderr is not None
+    lines: list[str] = []
     try:
-        assert proc.stderr is not None
-        lines = []
         while not lines or "listening" not in lines[-1]:
             lines.append(proc.stderr.readline())
             assert lines[-1], f"serve exited before it listened: {lines}"
-        proc.terminate()
-        _, rest = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        proc.terminate()  # SIGTERM: serve stops in order and exits 0
+        _, rest = proc.communicate(timeout=30)
     assert proc.returncode == 0, rest
     line = lines[-1]
     assert sum("aca-warden serve:" in x for x in lines) == 1, lines  # one start-up line
