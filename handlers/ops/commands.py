@@ -28,6 +28,7 @@ from handlers.ops import preview, release
 from handlers.ops.tenant import Progress, Subscriptions, subscriptions, unreadable
 from handlers.plan import Plan, make_plan
 from handlers.policy import Policy, read_policy_file
+from handlers.review import review_policy
 from handlers.warden import Warden, not_found
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_RETRY", "EXIT_USAGE", "Run", "run"]
@@ -215,6 +216,8 @@ async def _both(now: Core, candidate: Core, app: ArmId, body: dict[str, Any] | N
 async def _preview(warden: Warden, args: argparse.Namespace) -> int:
     run_ = Run("plan")
     candidate_policy: Policy = read_policy_file(args.policy)  # PolicyError: exit 2
+    for warning in review_policy(candidate_policy):  # reviewed as the service reviews its own
+        sys.stderr.write(f"warning: {warning}\n")
     now, candidate = warden.core, Core(candidate_policy, warden.arm)
     effects: list[preview.Effect] = []
     if not args.json:

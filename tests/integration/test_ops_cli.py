@@ -310,6 +310,10 @@ def test_plan_policy_shows_the_effect_of_switching_and_writes_nothing(tenant: Te
     assert p.returncode == 2 and "bad.toml" in p.stderr and "allowed_roles" in p.stderr
     p = t.cli("plan", "--all", "--policy", str(t.tmp / "none.toml"))
     assert p.returncode == 2 and "none.toml" in p.stderr
+    owner_only = t.tmp / "owner.toml"  # reviewed as the service's own: it can never apply
+    owner_only.write_text('[grants]\nallowed_roles = ["Owner"]\n')
+    p = t.cli("plan", "--all", "--subscription", t.sub, "--policy", str(owner_only))
+    assert p.returncode == 2 and "owner.toml" in p.stderr and "allowed_roles" in p.stderr
 
 
 def test_plan_usage_errors(tenant: Tenant) -> None:
