@@ -171,6 +171,9 @@ def _read_events(path: str) -> object:
     except ValueError as e:
         sys.stderr.write(f"error: {name} is not JSON: {e}\n")
         raise SystemExit(EXIT_USAGE) from None
+    except RecursionError:
+        sys.stderr.write(f"error: {name} is not usable JSON: nested too deeply\n")
+        raise SystemExit(EXIT_USAGE) from None
 
 
 async def _run_warden(args: argparse.Namespace) -> int:

@@ -144,6 +144,8 @@ class _EventHandler:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _reject(request, 413, too_large)
+        except web.RequestPayloadError as exc:  # a Content-Encoding the body does not match
+            return _reject(request, 400, f"body cannot be read: {str(exc).strip()}")
         try:
             payload = json.loads(raw)
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
