@@ -95,8 +95,7 @@ async def test_an_identity_patch_is_answered_at_once_and_the_principal_stays(
         "type": "SystemAssigned,UserAssigned", "userAssignedIdentities": {str(std): {}}}})
     again = await backend.arm.get_app(app)
     assert again is not None and again["identity"]["principalId"] == principal
-    # what the service reads: both kinds (Azure spells it "SystemAssigned, UserAssigned")
-    assert again["identity"]["type"].replace(" ", "") == "SystemAssigned,UserAssigned"
+    assert again["identity"]["type"] == "SystemAssigned, UserAssigned"  # as Azure spells it
     assert {ArmId.parse(k) for k in again["identity"]["userAssignedIdentities"]} == {std}
 
 
@@ -130,7 +129,7 @@ async def test_assignments_put_again_conflict_list_and_delete(backend: Backend) 
     a: Assignment = listed[0]
     assert a.principal_id == principal.lower() and a.description == "mine"
     assert ArmId.parse(a.scope) == ArmId.parse(backend.rg)
-    assert a.role_guid == READER_GUID  # what the service reads of roleDefinitionId
+    assert a.role_definition_id.lower() == role_id.lower() and a.role_guid == READER_GUID
     filtered = await arm.list_assignments(f"/subscriptions/{backend.sub}",
                                           f"principalId eq '{principal}'")
     assert [x.name for x in filtered] == [name]
