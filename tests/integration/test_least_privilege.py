@@ -23,7 +23,7 @@ from emulator.deployment import FLOOR_ACTIONS, ROLES_FILE
 from emulator.rbac import permits
 from handlers.azure import Arm
 from handlers.errors import Permanent
-from handlers.grants import classify_permissions
+from handlers.grants import RoleDecision, classify_permissions
 from handlers.ids import ArmId
 from handlers.model import Assignment
 from handlers.policy import Policy
@@ -140,9 +140,14 @@ async def test_missing_identity_is_created_with_managed_identity_contributor_onl
 
 
 # -- the condition: defence in depth ------------------------------------------------------
+def _admit_every_role(*args: object, **kwargs: object) -> RoleDecision:
+    """The service's own role check (privilege floor, broad roles, allowed_roles) off."""
+    return RoleDecision(True, "allowed_roles", "switched off by the test")
+
+
 async def test_with_the_privilege_floor_off_arm_still_refuses_owner(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(handlers.plan, "role_allowed", lambda *a, **k: None)  # floor off
+    monkeypatch.setattr(handlers.plan, "role_decision", _admit_every_role)  # floor off
     warden = service_warden(world.emu, Policy())
     [out] = await warden.handle_payload(await world.create_app("app1", {
         "grant:own": "Owner@.", "grant:uaa": "User Access Administrator@.",
@@ -160,7 +165,7 @@ async def test_with_the_privilege_floor_off_arm_still_refuses_owner(
 
 async def test_with_the_policy_check_off_arm_admits_only_the_policys_roles(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(handlers.plan, "role_allowed", lambda *a, **k: None)
+    monkeypatch.setattr(handlers.plan, "role_decision", _admit_every_role)
     warden = service_warden(world.emu, Policy(allowed_roles=(BLOB_READER,)))
     [out] = await warden.handle_payload(await world.create_app("app1", {
         "grant:blob": f"{BLOB_READER}@Microsoft.Storage/storageAccounts/st1",
