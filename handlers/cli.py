@@ -57,7 +57,8 @@ exit codes:
   1   ARM refused something for good (e.g. no permission), or an internal error
 """
 _ID = "$APP"
-_APP = "  APP=/subscriptions/$SUB/resourceGroups/rg-apps/providers/Microsoft.App/containerApps/web\n"
+_APP = ("  APP=/subscriptions/$SUB/resourceGroups/rg-apps/providers/Microsoft.App/"
+        "containerApps/web\n")
 _PLAN_EPILOG = f"""\
 examples:
 {_APP}  python -m handlers plan {_ID}
