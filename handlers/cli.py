@@ -34,15 +34,18 @@ turned into role assignments for the app's system-assigned identity, and those
 grants cleaned up when the app is deleted.
 
 Settings come from the environment: WARDEN_POLICY (policy file, default
-./policy.toml), WARDEN_ARM_ENDPOINT, WARDEN_ARM_SCOPE, WARDEN_DRY_RUN=1,
-WARDEN_SUBSCRIPTIONS and the standard azure-identity variables.
+./policy.toml), WARDEN_ARM_ENDPOINT, WARDEN_ARM_SCOPE, WARDEN_DRY_RUN (1, true,
+yes, on: plan only; 0, false, no, off or empty: as the policy says; anything
+else: exit 2), WARDEN_SUBSCRIPTIONS and the standard azure-identity variables.
 """
 
 _EXIT_CODES = """\
 exit codes:
   0   every event was applied, unchanged, deleted, ignored or refused
   75  at least one event hit a transient failure and must be delivered again
-  2   usage or policy error, or a FILE that is missing or not JSON
+  2   usage or policy error, a FILE that is missing or not JSON, a subscription
+      that is malformed, missing or unreadable (the others are still swept), an
+      app that plan does not find, or no Azure credential at all
   1   an unexpected internal error
 """
 
@@ -182,8 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "serve", formatter_class=fmt, help="run a local Event Grid webhook endpoint",
         description="Serve an Event Grid webhook (validation and CloudEvents handshakes, "
-        "batches) at /api/events and /runtime/webhooks/eventgrid. Bound to anything but "
-        "127.0.0.1 it requires the key in WARDEN_WEBHOOK_KEY.")
+        "batches) at /api/events and /runtime/webhooks/eventgrid, and GET /healthz. Bound "
+        "to anything but a loopback address (127.0.0.0/8, ::1, localhost) it requires the "
+        "key in WARDEN_WEBHOOK_KEY; when that is set, every delivery must carry it.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     p.add_argument("--port", type=_port, default=7071,
                    help="port to bind, 1-65535 (default: %(default)s)")
@@ -267,6 +271,9 @@ def _read_events(path: str) -> object:
         return json.loads(text)
     except ValueError as e:
         sys.stderr.write(f"error: {name} is not JSON: {e}\n")
+        raise SystemExit(EXIT_USAGE) from None
+    except RecursionError:
+        sys.stderr.write(f"error: {name} is not usable JSON: nested too deeply\n")
         raise SystemExit(EXIT_USAGE) from None
 
 

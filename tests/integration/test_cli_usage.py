@@ -49,6 +49,17 @@ def tagged_app_and_its_event(emu: Any, tmp_path: Path, name: str) -> tuple[str, 
     return target, f
 
 
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000,
+                                  '{"a":' * 50_000 + "1" + "}" * 50_000])
+def test_an_absurdly_nested_file_is_a_usage_error_not_a_traceback(emu: Any, tmp_path: Path,
+                                                                  text: str) -> None:
+    f = tmp_path / "deep.json"
+    f.write_text(text)
+    p = run(emu, "handle", str(f), tmp=tmp_path)
+    assert p.returncode == 2, (p.stdout, p.stderr[-500:])
+    assert "deep.json" in p.stderr and "Traceback" not in p.stderr
+
+
 # -- WARDEN_DRY_RUN -----------------------------------------------------------------------
 
 
