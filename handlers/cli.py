@@ -59,21 +59,24 @@ exit codes:
       others are still processed)
   1   ARM refused something for good (e.g. no permission), or an internal error
 """
-_ID = "/subscriptions/$SUB/resourceGroups/rg-apps/providers/Microsoft.App/containerApps/web"
-_JOB = "/subscriptions/$SUB/resourceGroups/rg-apps/providers/Microsoft.App/jobs/nightly"
+_ID = "$APP"
+_APP = ("  APP=/subscriptions/$SUB/resourceGroups/rg-apps/providers/Microsoft.App/"
+        "containerApps/web\n")
+_JOB = ("  JOB=/subscriptions/$SUB/resourceGroups/rg-apps/providers/Microsoft.App/"
+        "jobs/nightly\n")
 _WORKLOAD_ID_HELP = ("the container app's or job's full ARM id (.../providers/Microsoft.App/"
                      "containerApps/NAME or .../providers/Microsoft.App/jobs/NAME)")
 _PLAN_EPILOG = f"""\
 examples:
-  python -m handlers plan {_ID}
-  python -m handlers plan {_JOB}
+{_APP}{_JOB}  python -m handlers plan {_ID}
+  python -m handlers plan $JOB
   python -m handlers plan --all --subscription $SUB
   python -m handlers plan --all --policy new-policy.toml
 
 """ + _OPS_EXIT_CODES
 _EXPLAIN_EPILOG = f"""\
-example:
-  python -m handlers explain {_ID}
+examples:
+{_APP}  python -m handlers explain {_ID}
   python -m handlers explain --json {_ID} | jq '.grant_tags[].items[]'
 
 """ + _OPS_EXIT_CODES
@@ -85,8 +88,8 @@ examples:
 """ + _OPS_EXIT_CODES
 _RELEASE_EPILOG = f"""\
 examples:
-  python -m handlers release {_ID}                  # show what it would do
-  python -m handlers release {_ID} --yes
+{_APP}  python -m handlers release {_ID}          # shows what it would do
+  python -m handlers release {_ID} --yes    # does it
   python -m handlers release --resource-group rg-apps --subscription $SUB --detach-identities --yes
 
 """ + _OPS_EXIT_CODES
@@ -167,7 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resource-group", metavar="RG",
                    help="every workload of this resource group (a name, in the subscriptions "
                    "below, or its full id)")
-    _subscriptions_option(p, "whose workloads to release (all of them, unless --resource-group)")
+    p.add_argument("--subscription", action="append", metavar="ID", dest="subscriptions",
+                   help="release every workload of this subscription (repeatable); with "
+                   "--resource-group, where to look for it (default: WARDEN_SUBSCRIPTIONS, "
+                   "else every subscription the credential can read)")
     p.add_argument("--detach-identities", action="store_true",
                    help="also detach the standard identities the policy attaches")
     p.add_argument("--yes", action="store_true", help="do it (without: show, write nothing)")

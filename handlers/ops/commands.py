@@ -11,10 +11,11 @@ revoke) or an internal error.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
@@ -35,6 +36,8 @@ __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_RETRY", "EXIT_USAGE", "Run", "run"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_RETRY = 0, 1, 2, 75
 T = TypeVar("T")
+A = TypeVar("A")
+CONCURRENCY = 16  # workloads planned or released at once (ARM's pacing is the Arm's)
 
 
 def _out(text: str) -> None:
@@ -98,6 +101,19 @@ class Run:
         except (Transient, Permanent) as e:
             self.error(what, e)
             return None
+
+    async def each(self, items: Sequence[A], work: Callable[[A], Awaitable[T]]) -> list[T]:
+        """`work(item)` for every item, a few at a time, with progress; in items' order."""
+        sem = asyncio.Semaphore(CONCURRENCY)
+        self.progress.expect(len(items))
+
+        async def one(item: A) -> T:
+            async with sem:
+                result = await work(item)
+            self.progress.tick()
+            return result
+
+        return list(await asyncio.gather(*(one(i) for i in items)))
 
     @property
     def exit_code(self) -> int:
@@ -213,6 +229,12 @@ async def _both(now: Core, candidate: Core, app: ArmId, body: dict[str, Any] | N
     return plans[0], plans[1]
 
 
+async def _both_guarded(run_: Run, now: Core, candidate: Core, survey: Survey,
+                        target: tuple[ArmId, dict[str, Any]]) -> tuple[Plan, Plan] | None:
+    app, body = target
+    return await run_.guard(str(app), partial(_both, now, candidate, app, body, survey))
+
+
 async def _preview(warden: Warden, args: argparse.Namespace) -> int:
     run_ = Run("plan")
     candidate_policy: Policy = read_policy_file(args.policy)  # PolicyError: exit 2
@@ -248,11 +270,8 @@ async def _preview(warden: Warden, args: argparse.Namespace) -> int:
             survey = await run_.survey(warden, sub, subs.source)
             if survey is None:
                 continue
-            run_.progress.expect(len(survey.listed))
-            for app, body in survey.listed.items():
-                plans = await run_.guard(str(app), partial(_both, now, candidate, app, body,
-                                                            survey))
-                run_.progress.tick()
+            twice = partial(_both_guarded, run_, now, candidate, survey)
+            for plans in await run_.each(list(survey.listed.items()), twice):
                 if plans is not None:
                     show(preview.effect(plans[0], warden.policy, plans[1], candidate_policy))
     text = preview.summary(effects, len(effects))
@@ -305,6 +324,14 @@ async def _release(warden: Warden, args: argparse.Namespace) -> int:
     return run_.exit_code
 
 
+async def _release_one(warden: Warden, args: argparse.Namespace,
+                       given: dict[str, Any], target: tuple[ArmId, dict[str, Any] | None]
+                       ) -> release.Released:
+    app, body = target
+    return await release.release(warden.core, app, yes=args.yes, body=body, given=given,
+                                 detach_identities=args.detach_identities)
+
+
 def _group_filter(args: argparse.Namespace) -> tuple[str | None, str | None]:
     """(subscription the --resource-group id names, resource-group name), or (None, None)."""
     rg = args.resource_group
@@ -332,10 +359,9 @@ async def _release_many(warden: Warden, args: argparse.Namespace, run_: Run,
             targets = [(a, b) for a, b in targets
                        if (a.resource_group or "").lower() == group.lower()]
         found += len(targets)
-        for app, body in sorted(targets, key=lambda t: str(t[0]).lower()):
-            show(await release.release(warden.core, app, yes=args.yes,
-                                       detach_identities=args.detach_identities, body=body,
-                                       given=dict(survey.given)))
+        one = partial(_release_one, warden, args, dict(survey.given))
+        for r in await run_.each(sorted(targets, key=lambda t: str(t[0]).lower()), one):
+            show(r)
     if group is not None and not found and not run_.problems and not run_.transient:
         exists = [await warden.arm.scope_exists(f"/subscriptions/{s}/resourceGroups/{group}")
                   for s in subs.ids]

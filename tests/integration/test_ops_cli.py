@@ -433,6 +433,19 @@ def test_release_that_arm_refuses_exits_non_zero_and_names_the_app(tenant: Tenan
     assert t.ours(app) == [] and t.emu.get(app)["tags"]["warden:ignore"] == "true"
 
 
+@pytest.mark.parametrize("command", ["explain", "inventory", "plan", "release"])
+def test_each_command_has_help_with_an_example(command: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from handlers.cli import build_parser
+
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args([command, "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text and f"python -m handlers {command}" in text
+    assert "exit codes:" in text and "75" in text
+
+
 # --- jobs: workloads of their own ----------------------------------------------------------------
 
 
