@@ -3,6 +3,9 @@
 :meth:`Applier.apply` carries out one :class:`~handlers.plan.Plan`, in this
 order:
 
+0. (``release`` only) ONE PATCH that sets the opt-out tag and detaches the standard
+   identities, before anything is revoked: a convergence that starts meanwhile finds
+   the workload opted out and cannot grant again what release revokes;
 1. create the missing standard identities it names (one PUT per identity per
    process, however many workloads need it at once: a shared look-up that
    keeps its success);
@@ -65,6 +68,10 @@ class Applier:
         changes: list[str] = []
         refusals: list[Refusal] = []
         notes: list[str] = []
+        release = plan.release_patch
+        if release is not None:  # release: the opt-out tag (and detaching) before revoking
+            await self.arm.patch_app(plan.app, release)
+            changes += plan.release_changes()
         created = await self._create_identities(plan, changes, refusals)
         failed = {r.identity.lower() for r in refusals if r.identity}
         attach = tuple(i for i in plan.attach if i.lower() not in failed)

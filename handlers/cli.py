@@ -1,7 +1,9 @@
 """Command line: ``python -m handlers <command>``.
 
 ``handle``, ``plan`` and ``reconcile`` print one JSON outcome line per event
-(or app) on stdout; diagnostics go to stderr. Exit codes follow the contract:
+(or app) on stdout; diagnostics go to stderr. The operator's commands
+(``explain``, ``inventory``, ``plan --all`` / ``--policy``, ``release``) run
+in handlers.ops.commands. Exit codes follow the contract:
 0 nothing left to retry, 75 at least one outcome is "retry", 2 usage or policy
 error or an unreadable FILE, 1 an unexpected internal error. The policy is
 loaded and validated before any ARM call. ``serve`` lives in its own module;
@@ -26,23 +28,77 @@ __all__ = ["build_parser", "main"]
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_RETRY = 0, 1, 2, 75
 
 _DESCRIPTION = """\
-aca-warden keeps Azure Container Apps in line with the organisation's identity
-and access conventions: standard user-assigned identities attached, grant tags
-turned into role assignments for the app's system-assigned identity, and those
-grants cleaned up when the app is deleted.
+aca-warden keeps Azure Container Apps and Container Apps jobs (workloads) in line
+with the organisation's identity and access conventions: standard user-assigned
+identities attached, grant tags turned into role assignments for the workload's
+system-assigned identity, and those grants cleaned up when it is deleted.
 
 Settings come from the environment: WARDEN_POLICY (policy file, default
-./policy.toml), WARDEN_ARM_ENDPOINT, WARDEN_ARM_SCOPE, WARDEN_DRY_RUN=1,
-WARDEN_SUBSCRIPTIONS and the standard azure-identity variables.
+./policy.toml), WARDEN_ARM_ENDPOINT, WARDEN_ARM_SCOPE, WARDEN_DRY_RUN (1, true,
+yes, on: plan only; 0, false, no, off or empty: as the policy says; anything
+else: exit 2), WARDEN_SUBSCRIPTIONS and the standard azure-identity variables.
 """
 
 _EXIT_CODES = """\
 exit codes:
   0   every event was applied, unchanged, deleted, ignored or refused
   75  at least one event hit a transient failure and must be delivered again
-  2   usage or policy error, or a FILE that is missing or not JSON
+  2   usage or policy error, a FILE that is missing or not JSON, a subscription
+      that is malformed, missing or unreadable (the others are still swept), an
+      app that plan does not find, or no Azure credential at all
   1   an unexpected internal error
 """
+
+
+_OPS_EXIT_CODES = """\
+exit codes:
+  0   it did what was asked
+  75  ARM failed transiently: run it again
+  2   usage: bad options, a policy file that cannot be used, a workload that does not
+      exist, or a subscription that is malformed, missing or unreadable (named; the
+      others are still processed)
+  1   ARM refused something for good (e.g. no permission), or an internal error
+"""
+_ID = "$APP"
+_APP = ("  APP=/subscriptions/$SUB/resourceGroups/rg-apps/providers/Microsoft.App/"
+        "containerApps/web\n")
+_JOB = ("  JOB=/subscriptions/$SUB/resourceGroups/rg-apps/providers/Microsoft.App/"
+        "jobs/nightly\n")
+_WORKLOAD_ID_HELP = ("the container app's or job's full ARM id (.../providers/Microsoft.App/"
+                     "containerApps/NAME or .../providers/Microsoft.App/jobs/NAME)")
+_PLAN_EPILOG = f"""\
+examples:
+{_APP}{_JOB}  python -m handlers plan {_ID}
+  python -m handlers plan $JOB
+  python -m handlers plan --all --subscription $SUB
+  python -m handlers plan --all --policy new-policy.toml
+
+""" + _OPS_EXIT_CODES
+_EXPLAIN_EPILOG = f"""\
+examples:
+{_APP}  python -m handlers explain {_ID}
+  python -m handlers explain --json {_ID} | jq '.grant_tags[].items[]'
+
+""" + _OPS_EXIT_CODES
+_INVENTORY_EPILOG = """\
+examples:
+  python -m handlers inventory
+  python -m handlers inventory --subscription $SUB --json | jq 'select(.orphan)'
+
+""" + _OPS_EXIT_CODES
+_RELEASE_EPILOG = f"""\
+examples:
+{_APP}  python -m handlers release {_ID}          # shows what it would do
+  python -m handlers release {_ID} --yes    # does it
+  python -m handlers release --resource-group rg-apps --subscription $SUB --detach-identities --yes
+
+""" + _OPS_EXIT_CODES
+
+
+def _subscriptions_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--subscription", action="append", metavar="ID", dest="subscriptions",
+                   help=f"a subscription {what} (repeatable; default: WARDEN_SUBSCRIPTIONS, "
+                   "else every subscription the credential can read)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,17 +119,72 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="a JSON file of events, or - for stdin")
 
     p = sub.add_parser(
-        "plan", formatter_class=fmt, help="show what a reconcile of one app would change",
-        description="Read one container app and print, as one JSON outcome line, what a "
-        "reconcile would change. Writes nothing.", epilog=_EXIT_CODES)
-    p.add_argument("app_id", metavar="APP_ID", help="the container app's full ARM id")
+        "plan", formatter_class=fmt,
+        help="show what a reconcile of one container app or job, or of every one, would change",
+        description="Read one workload (container app or job) and print, as one JSON outcome "
+        "line, what a reconcile would change; with --all, one line per workload of the "
+        "subscriptions. With --policy FILE, show instead what switching to that policy file "
+        "would change: grants revoked, newly refused, newly granted (listed, then summed "
+        "up). Writes nothing.", epilog=_PLAN_EPILOG)
+    p.add_argument("app_id", metavar="APP_ID", nargs="?", help=_WORKLOAD_ID_HELP)
+    p.add_argument("--all", action="store_true", help="every workload of the subscriptions")
+    _subscriptions_option(p, "to plan (with --all)")
+    p.add_argument("--policy", metavar="FILE",
+                   help="a candidate policy file: show what switching to it would change")
+    p.add_argument("--json", action="store_true",
+                   help="with --policy: one JSON line per workload that would change")
+
+    p = sub.add_parser(
+        "explain", formatter_class=fmt,
+        help="why a container app or job has or lacks each grant and standard identity",
+        description="Explain one workload: every grant tag item by item with the policy rule "
+        "that decided it (grammar, role resolution, privilege floor, broad-role rule, "
+        "allowed_roles, allowed_scopes, scope existence), the assignment that holds it "
+        "(aca-warden's or somebody else's) or why it is refused and what would be accepted; "
+        "every standard identity and whether it is attached; every role assignment on its "
+        "identities that aca-warden did not make; what the next event would change. "
+        "Writes nothing.", epilog=_EXPLAIN_EPILOG)
+    p.add_argument("app_id", metavar="APP_ID", help=_WORKLOAD_ID_HELP)
+    p.add_argument("--json", action="store_true", help="one JSON document for scripts")
+
+    p = sub.add_parser(
+        "inventory", formatter_class=fmt,
+        help="everything aca-warden manages, per container app and job",
+        description="List, per workload, the standard identities it carries and the role "
+        "assignments aca-warden made for it (role, scope, the grant tag asking for it), and "
+        "orphans: assignments aca-warden made for workloads that are gone. A table for "
+        "people; JSON lines with --json. Progress on stderr. Writes nothing.",
+        epilog=_INVENTORY_EPILOG)
+    _subscriptions_option(p, "to list")
+    p.add_argument("--json", action="store_true", help="one JSON line per workload")
+
+    p = sub.add_parser(
+        "release", formatter_class=fmt,
+        help="offboard container apps and jobs: remove what aca-warden made",
+        description="Offboard workloads: revoke every role assignment aca-warden made for "
+        "them (never one somebody else made), with --detach-identities also take off the "
+        "standard identities the policy attaches, then tag each with the opt-out tag so "
+        "aca-warden leaves it alone. Without --yes it only shows what it would do.",
+        epilog=_RELEASE_EPILOG)
+    p.add_argument("app_id", metavar="APP_ID", nargs="?", help=_WORKLOAD_ID_HELP)
+    p.add_argument("--resource-group", metavar="RG",
+                   help="every workload of this resource group (a name, in the subscriptions "
+                   "below, or its full id)")
+    p.add_argument("--subscription", action="append", metavar="ID", dest="subscriptions",
+                   help="release every workload of this subscription (repeatable); with "
+                   "--resource-group, where to look for it (default: WARDEN_SUBSCRIPTIONS, "
+                   "else every subscription the credential can read)")
+    p.add_argument("--detach-identities", action="store_true",
+                   help="also detach the standard identities the policy attaches")
+    p.add_argument("--yes", action="store_true", help="do it (without: show, write nothing)")
+    p.add_argument("--json", action="store_true", help="one JSON line per workload")
 
     p = sub.add_parser(
         "reconcile", formatter_class=fmt,
-        help="converge every container app and remove grants of apps that are gone",
-        description="Sweep every container app in the subscriptions, converge each, and "
-        "remove the grants aca-warden made for apps that no longer exist. Outcome lines on "
-        "stdout, progress on stderr.", epilog=_EXIT_CODES)
+        help="converge every container app and job; remove grants of those that are gone",
+        description="Sweep every container app and job in the subscriptions, converge each, "
+        "and remove the grants aca-warden made for apps and jobs that no longer exist. "
+        "Outcome lines on stdout, progress on stderr.", epilog=_EXIT_CODES)
     p.add_argument("--subscription", action="append", metavar="ID", dest="subscriptions",
                    help="a subscription to sweep (repeatable; default: WARDEN_SUBSCRIPTIONS, "
                    "else every subscription the service's identity can read)")
@@ -81,8 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "serve", formatter_class=fmt, help="run a local Event Grid webhook endpoint",
         description="Serve an Event Grid webhook (validation and CloudEvents handshakes, "
-        "batches) at /api/events and /runtime/webhooks/eventgrid. Bound to anything but "
-        "127.0.0.1 it requires the key in WARDEN_WEBHOOK_KEY.")
+        "batches) at /api/events and /runtime/webhooks/eventgrid, and GET /healthz. Bound "
+        "to anything but a loopback address (127.0.0.0/8, ::1, localhost) it requires the "
+        "key in WARDEN_WEBHOOK_KEY; when that is set, every delivery must carry it.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     p.add_argument("--port", type=_port, default=7071,
                    help="port to bind, 1-65535 (default: %(default)s)")
@@ -167,6 +279,9 @@ def _read_events(path: str) -> object:
     except ValueError as e:
         sys.stderr.write(f"error: {name} is not JSON: {e}\n")
         raise SystemExit(EXIT_USAGE) from None
+    except RecursionError:
+        sys.stderr.write(f"error: {name} is not usable JSON: nested too deeply\n")
+        raise SystemExit(EXIT_USAGE) from None
 
 
 async def _run_warden(args: argparse.Namespace) -> int:
@@ -177,6 +292,10 @@ async def _run_warden(args: argparse.Namespace) -> int:
     async with warden:
         if _needs_arm(args):
             await warden.arm.own_identity()  # NoCredential: say so before touching anything
+        if _is_ops(args):
+            from handlers.ops.commands import run
+
+            return await run(warden, args)
         if args.command == "handle":
             outcomes = await warden.handle_payload(args.payload)
         elif args.command == "plan":
@@ -206,15 +325,10 @@ async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], 
     one the identity can read. One that is malformed, missing or unreadable is named and
     skipped; the others are swept.
     """
-    import os
+    from handlers.ops.tenant import given_subscriptions
 
-    if args.subscriptions:
-        given, source = list(args.subscriptions), "--subscription"
-    else:
-        given = [s.strip() for s in os.environ.get("WARDEN_SUBSCRIPTIONS", "").split(",")
-                 if s.strip()]
-        source = "WARDEN_SUBSCRIPTIONS"
-    sys.stderr.write("reconcile: sweeping container apps...\n")
+    given, source = given_subscriptions(args.subscriptions)
+    sys.stderr.write("reconcile: sweeping container apps and jobs...\n")
     outcomes = await warden.reconcile_all(given or None)
     problems: list[str] = []
     where = f" (from {source})" if given else ""
@@ -229,9 +343,41 @@ async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], 
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.result] = counts.get(o.result, 0) + 1
-    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no apps"
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no apps or jobs"
     sys.stderr.write(f"reconcile: done: {summary}\n")
     return outcomes, problems
+
+
+def _is_ops(args: argparse.Namespace) -> bool:
+    """Whether `args` is one of the operator's commands (handlers.ops)."""
+    return args.command in ("explain", "inventory", "release") or (
+        args.command == "plan" and bool(args.all or args.policy))
+
+
+def _usage(args: argparse.Namespace) -> str | None:
+    """What is wrong with the operator commands' options (argparse cannot say), or None."""
+    from handlers.ids import WORKLOAD_TYPES, workload_id
+
+    if args.command not in ("plan", "explain", "release"):
+        return None
+    if args.command == "plan":
+        if bool(args.app_id) == bool(args.all):
+            return "plan: give APP_ID or --all (not both)"
+        if args.subscriptions and not args.all:
+            return "plan: --subscription goes with --all"
+        if args.json and not args.policy:
+            return "plan: --json goes with --policy (plan prints JSON lines already)"
+    if args.command == "release":
+        if args.app_id and (args.resource_group or args.subscriptions):
+            return "release: give APP_ID, or --resource-group / --subscription, not both"
+        if not (args.app_id or args.resource_group or args.subscriptions):
+            return ("release: say what to release: APP_ID, --resource-group RG or "
+                    "--subscription ID")
+    if args.app_id and workload_id(args.app_id) is None:
+        forms = " or ".join(f"/subscriptions/<id>/resourceGroups/<rg>/providers/{w.type}"
+                            "/<name>" for w in WORKLOAD_TYPES)
+        return f"not a container app or job id: {args.app_id!r} (expected {forms})"
+    return None
 
 
 def _not_in_this_build(command: str, e: ModuleNotFoundError) -> int:
@@ -304,15 +450,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "handle":
             args.payload = _read_events(args.file)
-        if args.command == "plan":
-            from handlers.ids import WORKLOAD_TYPES, workload_id
-
-            if workload_id(args.app_id) is None:
-                forms = " or ".join(f"/subscriptions/<id>/resourceGroups/<rg>/providers/{w.type}"
-                                    "/<name>" for w in WORKLOAD_TYPES)
-                sys.stderr.write(f"error: not a container app id: {args.app_id!r} "
-                                 f"(expected {forms})\n")
-                return EXIT_USAGE
+        problem = _usage(args)
+        if problem is not None:
+            sys.stderr.write(f"error: {problem}\n")
+            return EXIT_USAGE
         return asyncio.run(_run_warden(args))
     except (PolicyError, NoCredential) as e:
         sys.stderr.write(f"error: {e}\n")

@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -42,18 +42,22 @@ from .policy import Policy, expand
 __all__ = [
     "FLOOR_OPERATIONS",
     "GRANT_TAG_WRITES",
+    "RULES",
     "Classification",
     "GrantRequest",
     "Level",
     "Refusal",
+    "RoleDecision",
     "classify_permissions",
     "classify_role",
+    "grant_items",
     "is_guid",
     "normalise_scope",
     "parse_grant_tags",
     "parse_grant_value",
     "pattern_matches",
     "role_allowed",
+    "role_decision",
     "role_guid_of",
     "scope_within",
 ]
@@ -88,6 +92,10 @@ _ROLE_DEF_RE = re.compile(
     re.IGNORECASE,
 )
 _GRAMMAR = "<role>@<scope>[; <role>@<scope> ...]"
+# The rules a grant tag's item passes, in the order they are applied (parse_grant_tags,
+# then the planner): the first one that fails refuses the item.
+RULES = ("grammar", "scope", "allowed_scopes", "role", "privilege_floor", "broad_role",
+         "allowed_roles", "scope_exists", "system_identity")
 _SCOPE_FORMS = (
     "a full ARM id (/subscriptions/<sub>/...), a path relative to the app's resource group "
     "(Microsoft.Storage/storageAccounts/<name>) or '.' for the resource group"
@@ -96,26 +104,34 @@ _SCOPE_FORMS = (
 
 @dataclass(frozen=True)
 class GrantRequest:
-    """One role assignment a grant tag asks for."""
+    """One role assignment a grant tag asks for.
+
+    ``item`` is the item's position in the tag's value (0-based, empty items not
+    counted) and ``within`` the ``allowed_scopes`` entry that admits the scope
+    (expanded): where it came from and why it passed, for ``explain``.
+    """
 
     tag: str  # full tag name as on the app, e.g. "grant:blob"
     role: str  # as written: name, GUID or role-definition id
     scope: str  # absolute, normalised ARM id (no trailing /)
+    item: int | None = field(default=None, compare=False)
+    within: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
 class Refusal:
     """A grant (``tag``) or standard identity (``identity``) that is not applied, and why.
 
-    ``rule`` names the check that refused it, where :func:`parse_grant_tags` decided:
-    ``"grammar"`` (tag name, value or role syntax), ``"scope"`` (a malformed scope) or
-    ``"allowed_scopes"``; None elsewhere.
+    ``rule`` names the check that refused it (:data:`RULES`; None where no rule
+    decided, e.g. ARM refusing a write) and ``item`` the position of the tag's item it
+    concerns (None: the whole tag). Neither is part of the outcome line.
     """
 
     reason: str
     tag: str | None = None
     identity: str | None = None
-    rule: str | None = None
+    rule: str | None = field(default=None, compare=False)
+    item: int | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, str]:
         """The outcome's form: ``{"tag": ..., "reason": ...}`` (or ``identity``)."""
@@ -190,13 +206,16 @@ def scope_within(scope: str, allowed: str) -> bool:
 # --- grant tags ------------------------------------------------------------------------------
 
 
+def grant_items(value: str) -> list[str]:
+    """The items of a grant tag's value as written (split at ``;``, stripped, empty ones
+    dropped): item ``n`` of :func:`parse_grant_value` and ``GrantRequest.item``."""
+    return [item for item in (raw.strip() for raw in value.split(";")) if item]
+
+
 def parse_grant_value(value: str) -> list[tuple[str, str] | str]:
     """Split a tag value into (role, scope) pairs, or reasons for malformed items."""
     out: list[tuple[str, str] | str] = []
-    for raw in value.split(";"):
-        item = raw.strip()
-        if not item:
-            continue
+    for item in grant_items(value):
         if item.count("@") != 1:
             count = item.count("@")
             out.append(
@@ -268,28 +287,30 @@ def parse_grant_tags(
                 Refusal(f"tag value {value!r} names no grant; expected {_GRAMMAR}", tag,
                         rule="grammar")
             )
-        for item in items:
+        for n, item in enumerate(items):
             if isinstance(item, str):
-                refusals.append(Refusal(item, tag, rule="grammar"))
+                refusals.append(Refusal(item, tag, rule="grammar", item=n))
                 continue
             role, written = item
             problem = _role_problem(role)
             if problem is not None:
-                refusals.append(Refusal(problem, tag, rule="grammar"))
+                refusals.append(Refusal(problem, tag, rule="grammar", item=n))
                 continue
             scope, problem = normalise_scope(written, app_id)
             if scope is None:
                 refusals.append(Refusal(f"{problem}; expected {_SCOPE_FORMS}", tag,
-                                        rule="scope"))
+                                        rule="scope", item=n))
                 continue
-            if not any(scope_within(scope, a) for a in allowed):
+            within = next((a for a in allowed if scope_within(scope, a)), None)
+            if within is None:
                 admitted = " or ".join(f"{a} and below" for a in allowed) or "nothing"
                 refusals.append(
                     Refusal(f"scope {scope} is outside allowed_scopes; allowed: {admitted}", tag,
-                            rule="allowed_scopes")
+                            rule="allowed_scopes", item=n)
                 )
                 continue
-            requests.append(GrantRequest(tag=tag, role=role, scope=scope))
+            requests.append(GrantRequest(tag=tag, role=role, scope=scope, item=n,
+                                         within=within))
     return requests, refusals
 
 
@@ -389,6 +410,17 @@ def classify_permissions(permissions: list[dict[str, Any]] | None) -> Level:
     return classify_role(permissions).level
 
 
+@dataclass(frozen=True)
+class RoleDecision:
+    """Whether ``allowed_roles`` and the privilege floor admit a role, by which rule
+    (``privilege_floor``, ``broad_role`` or ``allowed_roles``), and why (the refusal's
+    reason, with what would be accepted; or what admits it)."""
+
+    allowed: bool
+    rule: str
+    reason: str
+
+
 def role_allowed(
     role_name: str, role_guid: str, level: str, policy: Policy, why: str = ""
 ) -> str | None:
@@ -396,24 +428,33 @@ def role_allowed(
 
     `why` is :attr:`Classification.why`: what makes the role floor or broad.
     """
+    decision = role_decision(role_name, role_guid, level, policy, why)
+    return None if decision.allowed else decision.reason
+
+
+def role_decision(
+    role_name: str, role_guid: str, level: str, policy: Policy, why: str = ""
+) -> RoleDecision:
+    """The privilege floor, the broad-role rule and ``allowed_roles``, in that order."""
     shown = f"{role_name} ({role_guid})" if role_guid and role_name != role_guid else role_name
     if level == "floor":
-        return (
+        return RoleDecision(False, "privilege_floor", (
             f"role {shown} falls under the privilege floor: it can grant access or elevate "
             f"({why or ', '.join(FLOOR_OPERATIONS)}); no setting allows it; use a role "
             f"without {', '.join(FLOOR_OPERATIONS)}"
-        )
+        ))
     wanted = {role_name.lower(), role_guid.lower()} - {""}
     for entry in policy.allowed_roles:
         key = entry.strip().lower()
         named = ArmId.try_parse(key) if key.startswith("/") else None
         if key in wanted or (named is not None and (named.name or "") in wanted):
-            return None
+            rule = "broad_role" if level == "broad" else "allowed_roles"
+            return RoleDecision(True, rule, f"named: {entry.strip()}")
     listed = [r for r in policy.allowed_roles if r != "*"]
     if "*" in policy.allowed_roles and level != "broad":
-        return None
+        return RoleDecision(True, "allowed_roles", '"*": any role neither privileged nor broad')
     if level == "broad":
-        return (
+        return RoleDecision(False, "broad_role", (
             f"role {shown} is broad ("
             + (why or "it can write across every provider, write grant tags or assign "
                "user-assigned identities")
@@ -424,5 +465,6 @@ def role_allowed(
                 if "*" in policy.allowed_roles
                 else ""
             )
-        )
-    return f"role {shown} is not in grants.allowed_roles; allowed: {', '.join(listed) or 'none'}"
+        ))
+    return RoleDecision(False, "allowed_roles", f"role {shown} is not in grants.allowed_roles; "
+                        f"allowed: {', '.join(listed) or 'none'}")

@@ -16,7 +16,12 @@
   started earlier is never reused for it, so a later event always sees the
   writes of the earlier ones. A finished listing is kept only briefly.
 
-An opted-out workload stops the read after the workload itself. A
+An opted-out workload stops the read after the workload itself (unless the
+caller asks past it: ``explain``, ``inventory`` and ``release`` show what
+aca-warden still holds for it). :meth:`Observer.survey` reads a whole
+subscription at once: every workload, the role-assignment listings and the
+workloads aca-warden holds grants for that are gone (the sweep, ``plan --all``,
+``inventory``, ``release --subscription``). A
 subscription other than the workload's own that cannot be listed for good
 (403, 404) is skipped with a note; a role or a standard identity that cannot
 be read for good refuses that grant or that identity only; every other
@@ -29,13 +34,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from handlers.armapi import ArmApi
 from handlers.errors import ArmError, Permanent
-from handlers.flight import Shared, gather_settled
+from handlers.flight import Shared, gather_all, gather_settled
 from handlers.grants import Refusal, classify_role, parse_grant_tags
-from handlers.ids import ArmId
+from handlers.ids import WORKLOAD_TYPES, ArmId, workload_id
 from handlers.model import AppState, Assignment, AssignmentIndex, RoleInfo, app_state
 from handlers.plan import ResolvedGrant, Snapshot, opted_out
 from handlers.policy import Policy, expand, named_subscriptions
@@ -46,6 +52,7 @@ __all__ = [
     "MISSING_IDENTITY_TTL_S",
     "ROLE_TTL_S",
     "Observer",
+    "Survey",
 ]
 
 log = logging.getLogger("aca_warden")
@@ -56,6 +63,17 @@ MISSING_IDENTITY_TTL_S = 60.0
 LISTING_TTL_S = 30.0
 
 _UNREAD: Any = object()  # "the caller did not read the workload for us"
+
+
+@dataclass(frozen=True)
+class Survey:
+    """One subscription read at once (:meth:`Observer.survey`)."""
+
+    subscription: str
+    listed: Mapping[ArmId, dict[str, Any]]  # every workload of every type -> its JSON
+    given: Mapping[str, AssignmentIndex]  # role-assignment listings, by subscription
+    gone: tuple[ArmId, ...]  # workloads of this subscription aca-warden holds grants for
+    notes: tuple[str, ...] = ()
 
 
 class Observer:
@@ -148,16 +166,36 @@ class Observer:
                                not_before: float | None) -> AssignmentIndex:
         return given[sub] if sub in given else await self.listing(sub, not_before)
 
+    async def survey(self, subscription: str, not_before: float | None) -> Survey:
+        """Every workload of `subscription` and the role assignments of it and of every
+        subscription the policy names (two requests per subscription and type in the
+        steady state); the workloads it lists are observed from this, with no read each."""
+        sub = subscription.lower()
+        lists = await gather_all(self.arm.list_apps(sub, w) for w in WORKLOAD_TYPES)
+        subs = [sub] + [s for s in self.named_subscriptions if s != sub]
+        given, notes = await self.listings(subs, not_before)
+        listed: dict[ArmId, dict[str, Any]] = {}
+        for body in (b for chunk in lists for b in chunk):
+            app = workload_id(body.get("id"))
+            if app is not None:
+                listed[app] = body
+        gone = {owner for index in given.values() for owner in index.owners()
+                if owner.subscription == sub and owner not in listed}
+        return Survey(sub, listed, given, tuple(sorted(gone, key=str)), tuple(notes))
+
     # -- the snapshot -------------------------------------------------------------
     async def observe(self, app: ArmId, *, body: dict[str, Any] | None = _UNREAD,
                       given: Mapping[str, AssignmentIndex] | None = None,
-                      not_before: float | None = None, verify_scopes: bool = False) -> Snapshot:
+                      not_before: float | None = None, verify_scopes: bool = False,
+                      past_opt_out: bool = False) -> Snapshot:
         """Read everything a decision about ``app`` needs.
 
         ``body``: the workload's JSON when the caller has it (the sweep's list; None:
         known gone); ``given``: listings the caller holds (subscription -> index);
         ``not_before``: the oldest start a shared listing may have; ``verify_scopes``:
-        check that each grant's scope exists (a dry run, which cannot learn it from PUT).
+        check that each grant's scope exists (a dry run, which cannot learn it from PUT);
+        ``past_opt_out``: read an opted-out workload whole all the same (it is still
+        planned as left alone).
         """
         if body is _UNREAD:
             body = await self.arm.get_app(app)
@@ -168,7 +206,7 @@ class Observer:
             names = await self._names(sub, owned, {})
             return Snapshot(app, None, owned=owned, role_names=names, notes=tuple(notes))
         state = app_state(app, body)
-        if opted_out(state.tags, self.policy) is not None:
+        if not past_opt_out and opted_out(state.tags, self.policy) is not None:
             return Snapshot(app, state)
         idents = [expand(t, str(app), state.location) for t in self.policy.standard_identities]
         requests, refusals = parse_grant_tags(state.tags, self.policy, str(app), state.location)
@@ -187,7 +225,8 @@ class Observer:
         grants: list[ResolvedGrant] = []
         for r, info in zip(requests, looked, strict=True):
             if isinstance(info, Permanent):  # e.g. 403 reading it: this grant only
-                refusals.append(Refusal(f"cannot read role '{r.role}': {info}", r.tag))
+                refusals.append(Refusal(f"cannot read role '{r.role}': {info}", r.tag,
+                                        rule="role", item=r.item))
             else:
                 grants.append(ResolvedGrant(r, info))
         owned = _owned(app, indexes.values())

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from handlers.grants import GrantRequest, Refusal, role_allowed
+from handlers.grants import GrantRequest, Refusal, role_decision
 from handlers.ids import ArmId
 from handlers.model import AppState, Assignment, RoleInfo
 from handlers.policy import Policy
@@ -39,17 +39,20 @@ from handlers.policy import Policy
 __all__ = [
     "Action",
     "Grant",
+    "Held",
     "Plan",
     "ResolvedGrant",
     "Revoke",
     "Snapshot",
     "identity_body",
     "make_plan",
+    "opt_out_key",
     "opted_out",
     "outside_resource_groups",
+    "release_plan",
 ]
 
-Action = Literal["converge", "cleanup", "ignore"]
+Action = Literal["converge", "cleanup", "ignore", "release"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,16 @@ class Revoke:
 
 
 @dataclass(frozen=True)
+class Held:
+    """A grant the tags ask for that an assignment already holds: aca-warden's own
+    (``ours``), or one somebody else made, which is left alone."""
+
+    grant: Grant
+    assignment: Assignment
+    ours: bool
+
+
+@dataclass(frozen=True)
 class Plan:
     """What one convergence of one workload changes; empty when it is in line."""
 
@@ -127,6 +140,9 @@ class Plan:
     revokes: tuple[Revoke, ...] = ()
     refusals: tuple[Refusal, ...] = ()
     notes: tuple[str, ...] = ()
+    held: tuple[Held, ...] = ()  # admitted grants already in place (nothing to write)
+    detach: tuple[str, ...] = ()  # release: standard identities to take off
+    opt_out: str | None = None  # release: the opt-out tag to set to "true" (its spelling)
 
     @property
     def patches_identity(self) -> bool:
@@ -140,13 +156,36 @@ class Plan:
         return identity_body(self.system, (*self.user_assigned, *self.attach))
 
     @property
+    def release_patch(self) -> dict[str, Any] | None:
+        """Release's one PATCH of the workload (a JSON merge patch: only the opt-out tag
+        and the detached identities change), or None when none is needed."""
+        if self.opt_out is None and not self.detach:
+            return None
+        body: dict[str, Any] = {}
+        if self.opt_out is not None:
+            body["tags"] = {self.opt_out: "true"}
+        if self.detach:
+            gone = {i.lower() for i in self.detach}
+            keep = [i for i in self.user_assigned if i.lower() not in gone]
+            body.update(identity_body(self.system, keep))
+            users: dict[str, dict[str, Any] | None] = {i: {} for i in keep}
+            users.update({i: None for i in self.detach})
+            body["identity"]["userAssignedIdentities"] = users if keep else None
+        return body
+
+    @property
     def empty(self) -> bool:
         return not (self.patches_identity or self.create_identities or self.grants
-                    or self.revokes)
+                    or self.revokes or self.release_patch)
+
+    def release_changes(self) -> tuple[str, ...]:
+        """What :attr:`release_patch` changes, one string each."""
+        out = [f"tag {self.opt_out}=true (opt out)"] if self.opt_out is not None else []
+        return (*out, *(f"detach identity {i}" for i in self.detach))
 
     def changes(self) -> tuple[str, ...]:
         """One short human-readable string per change, in the order apply makes them."""
-        out = [f"create identity {i}" for i in self.create_identities]
+        out = [*self.release_changes(), *(f"create identity {i}" for i in self.create_identities)]
         if self.enable_system:
             out.append("enable system-assigned identity")
         out += [f"attach identity {i}" for i in self.attach]
@@ -201,7 +240,7 @@ def make_plan(snap: Snapshot, policy: Policy) -> Plan:
     attach, create, refused_ids = _standard_identities(snap, policy)
     refusals += refused_ids
 
-    admitted = _admitted(snap, policy, refusals)
+    admitted, items = _admitted(snap, policy, refusals)
     system = state.system_identity
     enable = False
     if admitted and not system:
@@ -210,11 +249,13 @@ def make_plan(snap: Snapshot, policy: Policy) -> Plan:
         else:
             refusals += [Refusal(tag=tag, reason="grants go to the workload's system-assigned "
                                  "identity, which is off, and [grants] enable_system_identity "
-                                 "is false") for g in admitted.values() for tag in g.tags]
+                                 "is false", rule="system_identity", item=items.get((key, tag)))
+                         for key, g in admitted.items() for tag in g.tags]
             admitted = {}
 
     principal = state.principal_id if state.system_identity else None
-    grants, keep = _against_held(snap, admitted, principal, notes)
+    grants, held = _against_held(snap, admitted, principal, notes)
+    keep = {h.assignment.id.lower() for h in held if h.ours}
     revokes = tuple(
         Revoke(a, snap.role_names.get(a.role_guid, a.role_guid),
                unless_current=enable and a.key in admitted)
@@ -222,7 +263,7 @@ def make_plan(snap: Snapshot, policy: Policy) -> Plan:
     return Plan(snap.app, "converge", location=state.location, principal=principal,
                 system=system, enable_system=enable, user_assigned=state.user_assigned,
                 attach=tuple(attach), create_identities=tuple(create), grants=grants,
-                revokes=revokes, refusals=tuple(refusals), notes=tuple(notes))
+                revokes=revokes, refusals=tuple(refusals), notes=tuple(notes), held=held)
 
 
 def _standard_identities(snap: Snapshot, policy: Policy
@@ -254,37 +295,46 @@ def _standard_identities(snap: Snapshot, policy: Policy
     return attach, create, refusals
 
 
+_Key = tuple[str, str]  # (role GUID, scope), lower-case
+
+
 def _admitted(snap: Snapshot, policy: Policy, refusals: list[Refusal]
-              ) -> dict[tuple[str, str], Grant]:
-    """One grant per distinct (role, scope) the tags ask for and the policy admits."""
-    admitted: dict[tuple[str, str], Grant] = {}
+              ) -> tuple[dict[_Key, Grant], dict[tuple[_Key, str], int | None]]:
+    """One grant per distinct (role, scope) the tags ask for and the policy admits, and
+    the item of each (grant, tag) pair; each refusal names the rule that decided it."""
+    admitted: dict[_Key, Grant] = {}
+    items: dict[tuple[_Key, str], int | None] = {}
     for g in snap.grants:
         req = g.request
         if g.role is None:
             refusals.append(Refusal(
                 tag=req.tag, reason=f"unknown role '{req.role}': no role definition with "
-                "that name, GUID or id; use a role name as Azure shows it or its GUID"))
+                "that name, GUID or id; use a role name as Azure shows it or its GUID",
+                rule="role", item=req.item))
             continue
-        why = role_allowed(g.role.name, g.role.guid, g.role.level, policy, g.role.why)
-        if why is not None:
-            refusals.append(Refusal(tag=req.tag, reason=why))
+        decision = role_decision(g.role.name, g.role.guid, g.role.level, policy, g.role.why)
+        if not decision.allowed:
+            refusals.append(Refusal(tag=req.tag, reason=decision.reason, rule=decision.rule,
+                                    item=req.item))
             continue
         if req.scope.lower() in snap.missing_scopes:
-            refusals.append(Refusal(tag=req.tag, reason=f"scope {req.scope} does not exist"))
+            refusals.append(Refusal(tag=req.tag, reason=f"scope {req.scope} does not exist",
+                                    rule="scope_exists", item=req.item))
             continue
         key = (g.role.guid.lower(), req.scope.lower())
+        items.setdefault((key, req.tag), req.item)
         old = admitted.get(key)
         if old is None:
             admitted[key] = Grant(g.role, req.scope, (req.tag,))
         elif req.tag not in old.tags:
             admitted[key] = Grant(old.role, old.scope, (*old.tags, req.tag))
-    return admitted
+    return admitted, items
 
 
 def _against_held(snap: Snapshot, admitted: Mapping[tuple[str, str], Grant],
                   principal: str | None, notes: list[str]
-                  ) -> tuple[tuple[Grant, ...], set[str]]:
-    """(grants still to create, ids of aca-warden's assignments to keep)."""
+                  ) -> tuple[tuple[Grant, ...], tuple[Held, ...]]:
+    """(grants still to create, grants an assignment already holds)."""
     owned = {a.id.lower() for a in snap.owned}
     ours: dict[tuple[str, str], Assignment] = {}
     foreign: dict[tuple[str, str], Assignment] = {}
@@ -293,13 +343,40 @@ def _against_held(snap: Snapshot, admitted: Mapping[tuple[str, str], Grant],
             if a.principal_id.lower() == principal:
                 (ours if a.id.lower() in owned else foreign).setdefault(a.key, a)
     grants: list[Grant] = []
-    keep: set[str] = set()
+    held: list[Held] = []
     for key, g in admitted.items():
         if key in ours:
-            keep.add(ours[key].id.lower())
+            held.append(Held(g, ours[key], True))
         elif key in foreign:
+            held.append(Held(g, foreign[key], False))
             notes.append(f"{g.role.name} on {g.scope} is already granted by an assignment "
                          f"aca-warden did not make ({foreign[key].name}); left alone")
         else:
             grants.append(g)
-    return tuple(grants), keep
+    return tuple(grants), tuple(held)
+
+
+def opt_out_key(tags: Mapping[str, Any], policy: Policy) -> str:
+    """The opt-out tag's name as the workload spells it (Azure tag names ignore case), or
+    as the policy does when the workload does not carry it."""
+    want = policy.opt_out_tag.lower()
+    return next((k for k in tags if k.lower() == want), policy.opt_out_tag)
+
+
+def release_plan(snap: Snapshot, policy: Policy, *, detach_identities: bool = False) -> Plan:
+    """Offboarding (``release``): revoke every assignment aca-warden made for the workload
+    (whatever principal holds it; never anybody else's), optionally detach the standard
+    identities the policy attaches, and set the opt-out tag so it is left alone from then
+    on. A workload that is gone only has its grants revoked."""
+    revokes = tuple(_revoke(a, snap.role_names) for a in snap.owned)
+    if snap.state is None:
+        return Plan(snap.app, "cleanup", revokes=revokes, notes=snap.notes)
+    state = snap.state
+    detach: tuple[str, ...] = ()
+    if detach_identities:
+        standard = {i.lower() for i in snap.identities}
+        detach = tuple(i for i in state.user_assigned if i.lower() in standard)
+    opt_out = None if opted_out(state.tags, policy) else opt_out_key(state.tags, policy)
+    return Plan(snap.app, "release", location=state.location, principal=state.principal_id,
+                system=state.system_identity, user_assigned=state.user_assigned,
+                revokes=revokes, notes=snap.notes, detach=detach, opt_out=opt_out)

@@ -46,6 +46,7 @@ __all__ = [
     "load_policy",
     "named_subscriptions",
     "parse_policy",
+    "read_policy_file",
     "short_location",
 ]
 
@@ -350,6 +351,13 @@ def _read(path: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise PolicyError(f"policy {path}: not valid TOML: the file is not UTF-8") from None
+
+
+def read_policy_file(path: str) -> Policy:
+    """The policy in the file at `path` (``plan --policy``); PolicyError names the file."""
+    if not os.path.exists(path):
+        raise PolicyError(f"policy {path}: the file does not exist")
+    return parse_policy(_read(path), path)
 
 
 def load_policy(env: Mapping[str, str] | None = None, cwd: str | None = None) -> Policy:

@@ -23,10 +23,17 @@ exit 75 (a transient failure, or events still unfinished at the deadline), so
 that Event Grid delivers the batch again. Event Grid waits 30 s for a webhook;
 the answer comes within ``timeout`` (25 s by default).
 
-Bound to loopback it needs no key. Bound to any other address it refuses to
-start without ``WARDEN_WEBHOOK_KEY``, and every delivery must then carry that
-key as ``?code=`` or in the ``aeg-sas-key`` header (``x-functions-key`` too,
-like the Functions host).
+Bound to a loopback address (127.0.0.0/8, ``::1`` or ``localhost``: see
+:func:`is_loopback`) it needs no key. Bound to any other address it refuses to
+start without ``WARDEN_WEBHOOK_KEY``. Whenever that is set, on any address,
+every request to the event paths must carry the key as ``?code=`` or in the
+``aeg-sas-key`` header (``x-functions-key`` too, like the Functions host);
+``GET /healthz`` never needs it. Requests refused before any event is read
+(400, 401, 413) are logged at info, never with the key.
+
+A batch that holds a ``SubscriptionValidation`` event and other events is
+answered ``{"validationResponse": code, "outcomes": [...]}`` once the other
+events are processed (503 when they need a retry): nothing is dropped.
 """
 
 from __future__ import annotations
@@ -141,6 +148,8 @@ class _EventHandler:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _reject(request, 413, too_large)
+        except web.RequestPayloadError as exc:  # a Content-Encoding the body does not match
+            return _reject(request, 400, f"body cannot be read: {str(exc).strip()}")
         try:
             payload = json.loads(raw)
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError

@@ -46,18 +46,22 @@ from handlers.converge import Core
 from handlers.emit import Reporter
 from handlers.errors import ArmError
 from handlers.events import AppEvent, parse_payload
-from handlers.flight import gather_all
 from handlers.ids import WORKLOAD_TYPES, ArmId, is_guid, workload_id
 from handlers.plan import outside_resource_groups
 from handlers.policy import Policy, load_policy
 from handlers.report import Outcome, Verdict, exit_code, failed, outcome
 from handlers.review import review_policy
 
-__all__ = ["Outcome", "Warden", "exit_code"]
+__all__ = ["Outcome", "Warden", "exit_code", "not_found"]
 
 log = logging.getLogger("aca_warden")
 
 SELF_CAUSED = "caused by aca-warden's own write"
+
+
+def not_found(app: ArmId) -> str:
+    """What a command says of a workload that does not exist and holds no grants."""
+    return f"not found: {app} does not exist and aca-warden holds no grants for it"
 
 
 class Warden:
@@ -209,14 +213,16 @@ class Warden:
                 v = await self._run(app, lambda not_before: self.core.converge(
                     app, dry_run=True, not_before=not_before))
                 if v.result == "deleted" and not v.changes:
-                    v = Verdict(str(app), "refused", error=f"not found: {app} does not exist "
-                                "and aca-warden holds no grants for it")
+                    v = Verdict(str(app), "refused", error=not_found(app))
         return self.reporter.emit(outcome(v, started=started), calls, span=span,
                                   started_ns=started_ns)
 
     # -- the sweep -------------------------------------------------------------------
-    async def reconcile_all(self, subscriptions: list[str] | None = None) -> list[Outcome]:
-        """Converge every workload of the subscriptions, then remove grants of those gone."""
+    async def reconcile_all(self, subscriptions: list[str] | None = None, *,
+                            dry_run: bool | None = None) -> list[Outcome]:
+        """Converge every workload of the subscriptions, then remove grants of those gone
+        (`dry_run`: plan only; default: the policy's)."""
+        dry = self.policy.dry_run if dry_run is None else dry_run
         subs = list(subscriptions or [])
         if not subs:
             subs = [s.strip() for s in os.environ.get("WARDEN_SUBSCRIPTIONS", "").split(",")
@@ -229,42 +235,32 @@ class Warden:
                 return [self.reporter.emit(outcome(failed(None, e), started=started))]
         outcomes: list[Outcome] = []
         for sub in subs:
-            outcomes += await self._sweep(sub.lower())
+            outcomes += await self._sweep(sub.lower(), dry)
         return outcomes
 
-    async def _sweep(self, sub: str) -> list[Outcome]:
+    async def _sweep(self, sub: str, dry_run: bool) -> list[Outcome]:
         started = time.monotonic()
         if not is_guid(sub):  # never part of a URL: "../x" would walk out of the path
             v = Verdict(None, "refused", error=f"subscription {sub!r} is not a subscription "
                         "id (a GUID such as 00000000-0000-0000-0000-000000000000)")
             return [self.reporter.emit(outcome(v, started=started))]
-        observer = self.core.observer
-        subs = [sub] + [s for s in observer.named_subscriptions if s != sub]
         try:
-            lists = await gather_all(self.arm.list_apps(sub, w) for w in WORKLOAD_TYPES)
-            given, notes = await observer.listings(subs, not_before=started)
+            survey = await self.core.observer.survey(sub, not_before=started)
         except ArmError as e:
             v = failed(f"/subscriptions/{sub}", e)
             return [self.reporter.emit(outcome(v, started=started))]
-        for note in notes:
+        for note in survey.notes:
             log.warning("sweep of %s: %s", sub, note)
-        listed: dict[ArmId, dict[str, Any]] = {}
-        for body in (b for chunk in lists for b in chunk):
-            app = workload_id(body.get("id"))
-            if app is not None:
-                listed[app] = body
-        gone = {owner for index in given.values() for owner in index.owners()
-                if owner.subscription == sub and owner not in listed}
+        given = survey.given
 
         async def one(app: ArmId, body: dict[str, Any] | None) -> Outcome:
             t0, t0_ns = time.monotonic(), time.time_ns()
             with telemetry.converge_scope() as (calls, span):
                 v = await self._run(app, lambda not_before: self.core.converge(
-                    app, dry_run=self.policy.dry_run, not_before=not_before, body=body,
-                    given=given))
+                    app, dry_run=dry_run, not_before=not_before, body=body, given=given))
             return self.reporter.emit(outcome(v, started=t0), calls, span=span,
                                       started_ns=t0_ns)
 
-        outcomes = list(await asyncio.gather(*(one(a, b) for a, b in listed.items())))
-        outcomes += await asyncio.gather(*(one(a, None) for a in sorted(gone, key=str)))
+        outcomes = list(await asyncio.gather(*(one(a, b) for a, b in survey.listed.items())))
+        outcomes += await asyncio.gather(*(one(a, None) for a in survey.gone))
         return outcomes

@@ -2,8 +2,9 @@
 
 It answers the calls the service makes the way the emulator (and Azure) does:
 
-* a workload read answers 404 (None) once it is gone; a PATCH merges the
-  identity it is sent (full map), keeps the system principal while the
+* a workload read answers 404 (None) once it is gone; a PATCH is a JSON merge
+  patch of its tags and identity map (an identity sent as null is detached; only
+  one being attached meets the linked check), keeps the system principal while the
   system identity stays on, makes a new one when it is switched on again, and
   answers 202 with no body (``patch_answers_body`` switches to 200 + body);
 * role definitions are Azure's built-in catalogue (handlers/data) plus custom
@@ -213,12 +214,29 @@ class FakeArm:
         if current is None:
             raise Permanent(f"patching {app}: 404 ResourceNotFound", status=404,
                             code="ResourceNotFound")
+        tags = body.get("tags")
+        if isinstance(tags, dict):  # a JSON merge patch: null removes a tag
+            merged = dict(current.get("tags") or {})
+            for k, v in tags.items():
+                if v is None:
+                    merged.pop(k, None)
+                else:
+                    merged[k] = v
+            current["tags"] = merged
         ident = body.get("identity")
         if ident is not None:
             kind = ident.get("type", "None").replace(" ", "").lower()
-            user = tuple((ident.get("userAssignedIdentities") or {}).keys())
-            for u in user:
+            had = {ArmId.parse(k): k for k in
+                   (current["identity"].get("userAssignedIdentities") or {})}
+            wanted = dict(had)  # merged: kept unless sent as null
+            for u, value in (ident.get("userAssignedIdentities") or {}).items():
                 uid = ArmId.parse(u)
+                if value is None:
+                    wanted.pop(uid, None)
+                    continue
+                wanted[uid] = u
+                if uid in had:
+                    continue  # ARM's linked check is for identities being attached
                 if uid in self.denied_identities:
                     raise Permanent(
                         f"patching {app}: 403 LinkedAuthorizationFailed The client has "
@@ -230,6 +248,7 @@ class FakeArm:
                 if uid not in self.identities:
                     raise Permanent(f"patching {app}: 400 the identity {u} does not exist",
                                     status=400, code="InvalidUserAssignedIdentity")
+            user = tuple(wanted.values()) if "userassigned" in kind else ()
             current["identity"] = _identity("systemassigned" in kind, user, current["identity"])
         return copy.deepcopy(current) if self.patch_answers_body else None
 

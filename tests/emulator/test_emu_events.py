@@ -291,22 +291,27 @@ async def test_role_assignments_and_groups_make_no_resource_notifications(emu, r
     assert len(emu.events) == 2 and emu.arn_events == []
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # closed again: nothing listens there
+def _reserved_port() -> socket.socket:
+    """A port bound but not listening (connections are refused), kept from other
+    processes until the webhook binds it too (SO_REUSEADDR; Linux allows that while
+    nothing listens)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 @pytest.mark.parametrize("schema", ["eventgrid", "cloudevents"])
 async def test_handshake_waits_for_a_webhook_that_starts_later(
     emu, raw, start_webhook, schema
 ) -> None:
-    port = _free_port()
-    delivery = emu.deliver_to(f"http://127.0.0.1:{port}/api/events", schema=schema,
-                              listen_wait_s=10.0, max_attempts=2)
-    await asyncio.sleep(1.0)
-    assert not delivery.validated
-    await start_webhook(port)
+    with _reserved_port() as reserved:
+        port = int(reserved.getsockname()[1])
+        delivery = emu.deliver_to(f"http://127.0.0.1:{port}/api/events", schema=schema,
+                                  listen_wait_s=10.0, max_attempts=2)
+        await asyncio.sleep(1.0)
+        assert not delivery.validated
+        await start_webhook(port)
     for call in _writes(emu, raw, 2):
         await call
     await emu.drain_deliveries()
@@ -314,8 +319,10 @@ async def test_handshake_waits_for_a_webhook_that_starts_later(
 
 
 async def test_handshake_without_patience_gives_up_on_a_silent_url(emu, raw) -> None:
-    delivery = emu.deliver_to(f"http://127.0.0.1:{_free_port()}/api/events", max_attempts=2)
-    for call in _writes(emu, raw, 1):
-        await call
-    await emu.drain_deliveries()
+    with _reserved_port() as silent:
+        port = int(silent.getsockname()[1])
+        delivery = emu.deliver_to(f"http://127.0.0.1:{port}/api/events", max_attempts=2)
+        for call in _writes(emu, raw, 1):
+            await call
+        await emu.drain_deliveries()
     assert not delivery.validated and len(delivery.dead_letters) == 1

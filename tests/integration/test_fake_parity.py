@@ -19,6 +19,7 @@ from handlers.azure import Arm
 from handlers.errors import Permanent
 from handlers.ids import WORKLOAD_TYPES, ArmId
 from handlers.model import Assignment
+from handlers.plan import Plan
 from handlers.policy import Policy
 
 from .conftest import deploy_for
@@ -95,8 +96,7 @@ async def test_an_identity_patch_is_answered_at_once_and_the_principal_stays(
         "type": "SystemAssigned,UserAssigned", "userAssignedIdentities": {str(std): {}}}})
     again = await backend.arm.get_app(app)
     assert again is not None and again["identity"]["principalId"] == principal
-    # what the service reads: both kinds (Azure spells it "SystemAssigned, UserAssigned")
-    assert again["identity"]["type"].replace(" ", "") == "SystemAssigned,UserAssigned"
+    assert again["identity"]["type"] == "SystemAssigned, UserAssigned"  # as Azure spells it
     assert {ArmId.parse(k) for k in again["identity"]["userAssignedIdentities"]} == {std}
 
 
@@ -130,7 +130,7 @@ async def test_assignments_put_again_conflict_list_and_delete(backend: Backend) 
     a: Assignment = listed[0]
     assert a.principal_id == principal.lower() and a.description == "mine"
     assert ArmId.parse(a.scope) == ArmId.parse(backend.rg)
-    assert a.role_guid == READER_GUID  # what the service reads of roleDefinitionId
+    assert a.role_definition_id.lower() == role_id.lower() and a.role_guid == READER_GUID
     filtered = await arm.list_assignments(f"/subscriptions/{backend.sub}",
                                           f"principalId eq '{principal}'")
     assert [x.name for x in filtered] == [name]
@@ -181,3 +181,35 @@ async def test_scopes_and_workload_lists(backend: Backend) -> None:
 async def test_the_service_knows_its_own_identity(backend: Backend) -> None:
     oid, _ = await backend.arm.own_identity()
     assert oid  # from the token's claims; the fake has its own
+
+
+async def test_a_release_patch_sets_one_tag_and_detaches_only_the_identities_it_names(
+        backend: Backend) -> None:
+    """release's one PATCH (handlers.plan.Plan.release_patch) is a JSON merge patch: the
+    opt-out tag is added to the tags, the standard identity detached, the rest kept."""
+    app, std, other = backend.app("web", system=True), backend.identity("std"), \
+        backend.identity("other")
+    await backend.arm.patch_app(app, {"identity": {
+        "type": "SystemAssigned,UserAssigned",
+        "userAssignedIdentities": {str(std): {}, str(other): {}}}})
+    before = await backend.arm.get_app(app)
+    assert before is not None
+    carried = tuple(before["identity"]["userAssignedIdentities"])
+    plan = Plan(app, "release", system=True, user_assigned=carried, opt_out="warden:ignore",
+                detach=tuple(k for k in carried if ArmId.parse(k) == std))
+    assert plan.release_patch is not None
+    await backend.arm.patch_app(app, plan.release_patch)
+    after = await backend.arm.get_app(app)
+    assert after is not None
+    assert after["tags"] == {"team": "x", "warden:ignore": "true"}
+    assert {ArmId.parse(k) for k in after["identity"]["userAssignedIdentities"]} == {other}
+    assert after["identity"]["principalId"] == before["identity"]["principalId"]
+    last = Plan(app, "release", system=True, detach=tuple(
+        after["identity"]["userAssignedIdentities"]), user_assigned=tuple(
+        after["identity"]["userAssignedIdentities"]))
+    assert last.release_patch is not None
+    await backend.arm.patch_app(app, last.release_patch)
+    final = await backend.arm.get_app(app)
+    assert final is not None and final["identity"]["type"] == "SystemAssigned"
+    assert not final["identity"].get("userAssignedIdentities")
+    assert final["identity"]["principalId"] == before["identity"]["principalId"]

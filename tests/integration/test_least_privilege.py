@@ -23,12 +23,12 @@ from emulator.deployment import FLOOR_ACTIONS, ROLES_FILE
 from emulator.rbac import permits
 from handlers.azure import Arm
 from handlers.errors import Permanent
-from handlers.grants import classify_permissions
+from handlers.grants import RoleDecision, classify_permissions
 from handlers.ids import ArmId
 from handlers.model import Assignment
 from handlers.policy import Policy
 
-from .conftest import BLOB_READER, READER, World, service_warden
+from .conftest import APP, BLOB_READER, JOB, READER, Workload, World, service_warden
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = json.loads(ROLES_FILE.read_text(encoding="utf-8"))
@@ -45,17 +45,22 @@ def outcome_text(outcome: Any) -> str:
 Scenario = Callable[[World, str, tuple[str, ...]], Awaitable[str | None]]
 
 
-async def app_gets_identity_and_grant(world: World, name: str,
-                                      omit: tuple[str, ...]) -> str | None:
-    """A new app with a grant tag: the service enables its system identity (a PATCH) and
-    grants. None when applied, else the outcome."""
-    warden = service_warden(world.emu, Policy(), omit_actions=omit)
-    try:
-        [out] = await warden.handle_payload(
-            await world.create_app(name, {"grant:rg": f"{READER}@."}))
-    finally:
-        await warden.close()
-    return None if out.result == "applied" and world.principal(name) else outcome_text(out)
+def gets_identity_and_grant(kind: Workload) -> Scenario:
+    """A new workload of `kind` with a grant tag, created by a person: its write event
+    reaches the service, which enables the system identity (a PATCH of the app or job) and
+    grants. The scenario answers None when applied, else the outcome."""
+    async def scenario(world: World, name: str, omit: tuple[str, ...]) -> str | None:
+        warden = service_warden(world.emu, Policy(), omit_actions=omit)
+        try:
+            async with World(world.emu, kind) as person:
+                [out] = await warden.handle_payload(
+                    await person.create_app(name, {"grant:rg": f"{READER}@."}))
+                principal = person.principal(name)
+        finally:
+            await warden.close()
+        return None if out.result == "applied" and principal else outcome_text(out)
+
+    return scenario
 
 
 async def app_gets_standard_identity(world: World, name: str,
@@ -72,28 +77,11 @@ async def app_gets_standard_identity(world: World, name: str,
     return None if out.result == "applied" and attached else outcome_text(out)
 
 
-async def job_gets_identity(world: World, name: str, omit: tuple[str, ...]) -> str | None:
-    """The service's ARM layer enables a job's system identity, as it does for apps."""
-    job = f"{world.rg}/providers/Microsoft.App/jobs/{name}"
-    world.emu.seed_resource(job, {"location": "eastus", "identity": {"type": "None"}})
-    warden = service_warden(world.emu, Policy(), omit_actions=omit)
-    arm = warden.arm
-    assert isinstance(arm, Arm)
-    try:
-        await arm.patch_app(ArmId.parse(job), {"identity": {"type": "SystemAssigned"}})
-        after = await arm.get_app(ArmId.parse(job)) or {}
-    except Exception as e:  # noqa: BLE001 - the refusal is the result
-        return str(e)
-    finally:
-        await warden.close()
-    return None if (after.get("identity") or {}).get("type") == "SystemAssigned" else str(after)
-
-
 SCENARIOS: dict[str, tuple[Scenario, str]] = {
     # custom role action -> (scenario, the action ARM names when it is missing)
-    "Microsoft.App/containerApps/write": (app_gets_identity_and_grant,
+    "Microsoft.App/containerApps/write": (gets_identity_and_grant(APP),
                                           "Microsoft.App/containerApps/write"),
-    "Microsoft.App/jobs/write": (job_gets_identity, "Microsoft.App/jobs/write"),
+    "Microsoft.App/jobs/write": (gets_identity_and_grant(JOB), "Microsoft.App/jobs/write"),
     "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action": (
         app_gets_standard_identity,
         "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"),
@@ -140,9 +128,14 @@ async def test_missing_identity_is_created_with_managed_identity_contributor_onl
 
 
 # -- the condition: defence in depth ------------------------------------------------------
+def _admit_every_role(*args: object, **kwargs: object) -> RoleDecision:
+    """The service's own role check (privilege floor, broad roles, allowed_roles) off."""
+    return RoleDecision(True, "allowed_roles", "switched off by the test")
+
+
 async def test_with_the_privilege_floor_off_arm_still_refuses_owner(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(handlers.plan, "role_allowed", lambda *a, **k: None)  # floor off
+    monkeypatch.setattr(handlers.plan, "role_decision", _admit_every_role)  # floor off
     warden = service_warden(world.emu, Policy())
     [out] = await warden.handle_payload(await world.create_app("app1", {
         "grant:own": "Owner@.", "grant:uaa": "User Access Administrator@.",
@@ -160,7 +153,7 @@ async def test_with_the_privilege_floor_off_arm_still_refuses_owner(
 
 async def test_with_the_policy_check_off_arm_admits_only_the_policys_roles(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(handlers.plan, "role_allowed", lambda *a, **k: None)
+    monkeypatch.setattr(handlers.plan, "role_decision", _admit_every_role)
     warden = service_warden(world.emu, Policy(allowed_roles=(BLOB_READER,)))
     [out] = await warden.handle_payload(await world.create_app("app1", {
         "grant:blob": f"{BLOB_READER}@Microsoft.Storage/storageAccounts/st1",

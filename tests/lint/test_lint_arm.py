@@ -19,7 +19,7 @@ from handlers.cli import main
 @pytest.fixture
 async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
     emu: Emulator
-    async with running_emulator(monkeypatch) as emu, World(emu) as w:
+    async with running_emulator(monkeypatch, time_scale=0) as emu, World(emu) as w:
         yield w
 
 

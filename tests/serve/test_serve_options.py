@@ -62,3 +62,20 @@ def test_one_start_up_line_says_address_policy_dry_run_and_key(
     assert "/runtime/webhooks/eventgrid" in line
     for part in expect:
         assert part in line, (part, line)
+
+
+def test_the_readmes_start_up_line_is_what_serve_prints(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    [shown] = re.findall(r"^aca-warden serve: listening on .*$", readme, re.M)
+    port = free_port()
+    proc = start(tmp_path, "--port", str(port))
+    assert proc.stderr is not None
+    try:
+        line = ""
+        while "listening" not in line:
+            line = proc.stderr.readline()
+            assert line, "serve exited before it listened"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert line.rstrip("\n") == shown.replace(":7071/", f":{port}/")

@@ -109,3 +109,32 @@ def test_make_app_refuses_a_timeout_that_is_not_positive_and_finite(
         warden: ScriptedWarden, timeout: float) -> None:
     with pytest.raises(ValueError, match="timeout"):
         make_app(warden, timeout=timeout)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+async def test_a_body_that_cannot_be_decoded_is_400_and_logged(
+        client: Any, warden: ScriptedWarden, caplog: pytest.LogCaptureFixture,
+        encoding: str) -> None:
+    with caplog.at_level(logging.INFO, logger="handlers.serve"):
+        resp = await client.post("/api/events", data=b"[not compressed]",
+                                 headers={"Content-Encoding": encoding,
+                                          "Content-Type": "application/json"})
+    assert resp.status == 400 and warden.payloads == []
+    if resp.content_type == "application/json":  # else aiohttp refused it before the handler
+        assert "error" in await resp.json()
+        assert any("rejected" in r.getMessage() and "400" in r.getMessage()
+                   for r in caplog.records)
+    else:
+        assert encoding != "gzip"
+
+
+async def test_a_gzipped_delivery_is_read(client: Any, warden: ScriptedWarden) -> None:
+    import gzip
+    import json
+
+    body = gzip.compress(json.dumps([eg_event("zipped")]).encode())
+    resp = await client.post("/api/events", data=body,
+                             headers={"Content-Encoding": "gzip",
+                                      "Content-Type": "application/json"})
+    assert resp.status == 200
+    assert [o["event_id"] for o in await resp.json()] == ["zipped"]

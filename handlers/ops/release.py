@@ -1,0 +1,129 @@
+"""``release``: offboard workloads from aca-warden, removing only what it made.
+
+For each workload (one id, every workload of a resource group, or of whole
+subscriptions) the planner's :func:`handlers.plan.release_plan` decides, from
+one snapshot read past the opt-out tag:
+
+* revoke every role assignment aca-warden made for the workload (its ownership
+  marks: description AND deterministic name), whatever principal holds it, and
+  nothing else: an assignment a person made, even for the same role and scope,
+  is left alone and listed as such;
+* with ``--detach-identities``, take off the standard identities the policy
+  would attach (and only those: other user-assigned identities and the
+  system-assigned identity stay);
+* set the opt-out tag (``apps.opt_out_tag`` = ``"true"``) so that aca-warden
+  leaves the workload alone from then on.
+
+Without ``--yes`` that is all: shown, nothing written. With it,
+handlers.apply.Applier writes it: first ONE PATCH of the workload (a JSON
+merge patch carrying only the opt-out tag and the detached identities, so
+nothing else on the workload changes and no revision is made), then the
+revokes. The tag goes first so that a convergence starting meanwhile finds the
+workload opted out and cannot grant again what is being revoked. The PATCH
+needs ``Microsoft.App/containerApps/write`` (``jobs/write``), which the
+service's identity holds, not the Tags API's ``Microsoft.Resources/tags/write``,
+which it does not: the merge patch changes exactly what a Tags API merge would.
+Its event (a workload write) is harmless: the service ignores its own writes
+without reading anything, and a write by anybody else finds the workload
+opted out. A workload that is gone only has its grants revoked. Every step is
+idempotent: running release again finishes an interrupted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.apply import Applied
+from handlers.converge import UNREAD, Core
+from handlers.errors import ArmError
+from handlers.ids import ArmId
+from handlers.model import Assignment, AssignmentIndex
+from handlers.plan import Plan, release_plan
+from handlers.report import PLANNED, Verdict, failed, verdict
+
+__all__ = ["Released", "release", "render", "summary"]
+
+_NOTHING = Applied()
+
+
+@dataclass(frozen=True)
+class Released:
+    """One workload's release: its plan, what came of it, and what was left alone."""
+
+    plan: Plan | None  # None: it could not even be read (see verdict.error)
+    verdict: Verdict
+    left_alone: tuple[tuple[Assignment, str], ...] = ()  # (a person's assignment, role)
+
+
+async def release(core: Core, app: ArmId, *, yes: bool, detach_identities: bool,
+                  body: dict[str, Any] | None = UNREAD,
+                  given: dict[str, AssignmentIndex] | None = None) -> Released:
+    """Plan (and with `yes`, apply) the release of one workload; failures are verdicts.
+
+    `body`: the workload's JSON when a survey listed it (None: known gone); not given:
+    it is read."""
+    observer = core.observer
+    try:
+        kw: dict[str, Any] = {"given": given, "past_opt_out": True}
+        if body is not UNREAD:
+            kw["body"] = body
+        snap = await observer.observe(app, **kw)
+        plan = release_plan(snap, core.policy, detach_identities=detach_identities)
+        if not yes:
+            v = verdict(plan, None)
+        elif plan.empty:
+            v = verdict(plan, _NOTHING)
+        else:
+            v = verdict(plan, await core.applier.apply(plan))
+    except ArmError as e:
+        return Released(None, failed(str(app), e))
+    owned = {a.id.lower() for a in snap.owned}
+    others = [a for a in snap.held if a.id.lower() not in owned]
+    names = {a.role_guid: await observer.role_name(app.subscription or "", a.role_guid)
+             for a in others}
+    return Released(plan, v, tuple((a, names[a.role_guid]) for a in others))
+
+
+def render(r: Released, *, yes: bool) -> str:
+    """One workload's release, for people."""
+    v = r.verdict
+    lines = [str(v.app)]
+    if v.result in ("retry", "refused"):
+        lines.append(f"  FAILED: {v.error}" + ("  (transient: run release again)"
+                                              if v.result == "retry" else ""))
+        return "\n".join(lines) + "\n"
+    assert r.plan is not None
+    if r.plan.action == "cleanup":
+        lines.append("  the workload is gone: only its grants are revoked")
+    for change in v.changes:
+        lines.append(f"  would {change.removeprefix(PLANNED)}" if not yes else f"  done: {change}")
+    if not v.changes:
+        lines.append("  nothing to do: aca-warden holds no assignment for it"
+                     + (" and it is opted out already" if r.plan.action == "release" else ""))
+    for a, role in r.left_alone:
+        lines.append(f"  left alone: {role} on {a.scope} (assignment {a.name}, not made by "
+                     "aca-warden)")
+    return "\n".join(lines) + "\n"
+
+
+def summary(done: Iterable[Released], *, yes: bool) -> str:
+    """One line: what release did (or would do) in all."""
+    done = list(done)
+    plans = [r.plan for r in done if r.plan is not None and r.verdict.result not in
+             ("retry", "refused")]
+    revokes = sum(len(p.revokes) for p in plans)
+    detached = sum(len(p.detach) for p in plans)
+    tagged = sum(1 for p in plans if p.opt_out is not None)
+    alone = sum(len(r.left_alone) for r in done)
+    failures = sum(1 for r in done if r.verdict.result in ("retry", "refused"))
+    verb = "" if yes else "to be "
+    text = (f"{len(done)} workload(s): {revokes} assignment(s) {verb}revoked, {detached} "
+            f"identit{'y' if detached == 1 else 'ies'} {verb}detached, {tagged} {verb}tagged "
+            f"opted out; {alone} assignment(s) aca-warden did not make left alone")
+    if failures:
+        text += f"; {failures} failed"
+    if not yes:
+        text += "; dry run: nothing written (add --yes to do it)"
+    return text

@@ -1,0 +1,229 @@
+"""The operator's commands on the core (handlers.ops): rules, release plans, policy effects,
+explanations — against the fake ARM, with no HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.converge import Core
+from handlers.ids import ArmId
+from handlers.observe import Observer
+from handlers.ops import explain as explaining
+from handlers.ops import inventory, preview
+from handlers.plan import make_plan, release_plan
+from handlers.policy import Policy
+
+from .conftest import write
+from .fakearm import OTHER_SUB, SUB, FakeArm
+
+STD = "/subscriptions/{subscription}/resourceGroups/rg1/providers/" \
+      "Microsoft.ManagedIdentity/userAssignedIdentities/std"
+
+
+async def plan_of(arm: FakeArm, app: str, policy: Policy, *, past: bool = False) -> Any:
+    snap = await Observer(policy, arm).observe(ArmId.parse(app), verify_scopes=True,
+                                               past_opt_out=past)
+    return snap, make_plan(snap, policy)
+
+
+# --- every refusal names the rule that decided it, and its item --------------------------------
+
+
+async def test_each_refusal_names_its_rule_and_item(arm: FakeArm) -> None:
+    arm.resource(f"/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.Storage/"
+                 "storageAccounts/st1")
+    app = arm.app("web", {
+        "grant:": "Reader@.",
+        "grant:grammar": "Reader",
+        "grant:scope": "Reader@a//b",
+        "grant:outside": f"Reader@/subscriptions/{OTHER_SUB}/resourceGroups/rg2",
+        "grant:role": "No Such Role@.",
+        "grant:floor": "Reader@.; Owner@.",
+        "grant:broad": "Contributor@.",
+        "grant:missing": "Reader@Microsoft.Storage/storageAccounts/nope",
+        "grant:ok": "Reader@Microsoft.Storage/storageAccounts/st1"})
+    _, plan = await plan_of(arm, app, Policy())
+    got = {(r.tag, r.item): r.rule for r in plan.refusals}
+    assert got == {
+        ("grant:", None): "grammar", ("grant:grammar", 0): "grammar",
+        ("grant:scope", 0): "scope", ("grant:outside", 0): "allowed_scopes",
+        ("grant:role", 0): "role", ("grant:floor", 1): "privilege_floor",
+        ("grant:broad", 0): "broad_role", ("grant:missing", 0): "scope_exists"}
+    assert sorted(t for g in plan.grants for t in g.tags) == ["grant:floor", "grant:ok"]
+
+    _, plan = await plan_of(arm, arm.app("b", {"grant:x": "Storage Blob Data Reader@."}),
+                            Policy(allowed_roles=("Reader",)))
+    assert [(r.tag, r.item, r.rule) for r in plan.refusals] == [("grant:x", 0, "allowed_roles")]
+    _, plan = await plan_of(arm, arm.app("c", {"grant:x": "Reader@."}),
+                            Policy(enable_system_identity=False))
+    assert [(r.tag, r.item, r.rule) for r in plan.refusals] == [
+        ("grant:x", 0, "system_identity")]
+
+
+# --- release --------------------------------------------------------------------------------
+
+
+async def test_release_plan_revokes_only_aca_wardens_and_detaches_only_standard_identities(
+        arm: FakeArm, make: Any) -> None:
+    std = arm.identity("std")
+    other = arm.identity("other")
+    app = arm.app("web", {"grant:rg": "Reader@.", "team": "x"}, user=(other,))
+    policy = Policy(standard_identities=(STD,))
+    await make(standard_identities=(STD,)).handle_payload([write(app)])
+    principal = arm.principal(app)
+    assert principal and len(arm.ours(app)) == 1
+    rg = f"/subscriptions/{SUB}/resourceGroups/rg1"
+    mine = arm.hand_assign(rg, "Storage Blob Data Reader", principal)
+    same = arm.hand_assign(rg, "Reader", principal, name="0a0a0a0a-0000-0000-0000-000000000000")
+
+    snap, _ = await plan_of(arm, app, policy)
+    plan = release_plan(snap, policy, detach_identities=True)
+    assert plan.action == "release" and plan.opt_out == "warden:ignore"
+    assert [r.assignment.id for r in plan.revokes] == [a.id for a in arm.ours(app)]
+    assert mine.id not in {r.assignment.id for r in plan.revokes}
+    assert same.id not in {r.assignment.id for r in plan.revokes}
+    assert [ArmId.parse(i) for i in plan.detach] == [ArmId.parse(std)]
+    assert plan.release_patch is not None
+    assert plan.release_patch["tags"] == {"warden:ignore": "true"}
+    assert not release_plan(snap, policy).detach  # without --detach-identities: none
+
+    applied = await Core(policy, arm).applier.apply(plan)
+    writes = [m for m, _ in arm.calls if m in ("patch_app", "delete_assignment")]
+    assert writes[-2:] == ["patch_app", "delete_assignment"]  # the tag first, then revokes
+    assert applied.changes == plan.release_changes() + tuple(r.describe() for r in plan.revokes)
+    body = arm.apps[ArmId.parse(app)]
+    assert body["tags"] == {"grant:rg": "Reader@.", "team": "x", "warden:ignore": "true"}
+    assert [ArmId.parse(k) for k in body["identity"]["userAssignedIdentities"]] == [
+        ArmId.parse(other)]
+    assert arm.ours(app) == [] and {mine.id.lower(), same.id.lower()} <= set(arm.assignments)
+
+    arm.clear()  # released again: nothing left to do, nothing written
+    snap, _ = await plan_of(arm, app, policy, past=True)
+    again = release_plan(snap, policy, detach_identities=True)
+    assert again.empty and arm.writes == 0
+
+
+async def test_release_keeps_the_opt_out_tags_spelling_and_does_not_tag_twice(
+        arm: FakeArm) -> None:
+    policy = Policy()
+    snap, _ = await plan_of(arm, arm.app("a", {"Warden:IGNORE": "false"}), policy)
+    assert release_plan(snap, policy).release_patch == {"tags": {"Warden:IGNORE": "true"}}
+    snap, _ = await plan_of(arm, arm.app("b", {"warden:ignore": "TRUE"}), policy, past=True)
+    assert release_plan(snap, policy).release_patch is None
+
+
+async def test_release_of_a_gone_workload_only_revokes_its_grants(arm: FakeArm,
+                                                                  warden: Any) -> None:
+    app = arm.app("web", {"grant:rg": "Reader@."})
+    await warden.handle_payload([write(app)])
+    arm.delete(app)
+    snap, _ = await plan_of(arm, app, Policy())
+    plan = release_plan(snap, Policy(), detach_identities=True)
+    assert plan.action == "cleanup" and len(plan.revokes) == 1 and plan.release_patch is None
+
+
+# --- the effect of switching policies -----------------------------------------------------------
+
+
+async def test_effect_lists_revoked_newly_refused_and_newly_granted(arm: FakeArm,
+                                                                   warden: Any) -> None:
+    app = arm.app("web", {"grant:blob": "Storage Blob Data Reader@.",
+                          "grant:ct": "Contributor@.", "grant:rg": "Reader@."})
+    await warden.handle_payload([write(app)])
+    now = Policy()
+    candidate = Policy(allowed_roles=("Reader", "Contributor"))
+    _, before = await plan_of(arm, app, now)
+    _, after = await plan_of(arm, app, candidate)
+    e = preview.effect(before, now, after, candidate)
+    assert e.revoked == (f"Storage Blob Data Reader on /subscriptions/{SUB}/resourceGroups/rg1",)
+    assert [(r.tag, r.rule) for r in e.newly_refused] == [("grant:blob", "allowed_roles")]
+    assert e.newly_granted == (
+        f"Contributor on /subscriptions/{SUB}/resourceGroups/rg1 (tag grant:ct)",)
+    assert preview.effect(before, now, before, now).empty
+
+    gone = Policy(resource_groups=("rg-other",))
+    _, after = await plan_of(arm, app, gone)
+    e = preview.effect(before, now, after, gone)
+    assert not e.managed_after and not e.revoked and "apps.resource_groups" in str(
+        e.unmanaged_reason)
+    assert "1 no longer managed" in preview.summary([e], 1)
+
+
+# --- explain --------------------------------------------------------------------------------
+
+
+async def test_explain_holds_refuses_and_lists_what_it_did_not_make(arm: FakeArm,
+                                                                    make: Any) -> None:
+    other = arm.identity("other")
+    app = arm.app("web", {"grant:rg": "Reader@.", "grant:admin": "Owner@.",
+                          "grant:kv": "Storage Blob Data Reader@."}, user=(other,))
+    policy = Policy(standard_identities=(STD,))
+    await make(standard_identities=(STD,)).handle_payload([write(app)])
+    principal = arm.principal(app)
+    assert principal
+    rg = f"/subscriptions/{SUB}/resourceGroups/rg1"
+    person = arm.hand_assign(rg, "Monitoring Reader", principal)
+    ua = arm.hand_assign(rg, "Reader", arm.apps[ArmId.parse(app)]["identity"][
+        "userAssignedIdentities"][next(iter(arm.apps[ArmId.parse(app)]["identity"][
+            "userAssignedIdentities"]))]["principalId"])
+    arm.set_tags(app, {"grant:rg": "Reader@.", "grant:admin": "Owner@.",
+                       "grant:mon": "Monitoring Reader@.", "grant:new": "Storage Queue Data "
+                       "Reader@."})
+    arm.clear()
+    e = explaining.explain(await explaining.gather(Observer(policy, arm), ArmId.parse(app)),
+                           policy)
+    assert arm.writes == 0
+    items = {t.name: t.items for t in e.tags}
+    [rg_item] = items["grant:rg"]
+    assert rg_item.status == "granted" and rg_item.held_by_us and rg_item.rule is None
+    assert [p.rule for p in rg_item.passed] == [
+        "grammar", "scope", "allowed_scopes", "role", "privilege_floor", "broad_role",
+        "allowed_roles", "scope_exists", "system_identity"]
+    [admin] = items["grant:admin"]
+    assert (admin.status, admin.rule) == ("refused", "privilege_floor")
+    assert "no setting allows it" in admin.reason
+    assert [p.rule for p in admin.passed] == ["grammar", "scope", "allowed_scopes", "role"]
+    [mon] = items["grant:mon"]
+    assert mon.status == "granted" and not mon.held_by_us and mon.holder == person
+    [new] = items["grant:new"]
+    assert new.status == "pending"
+    assert sorted((o.role, o.keep) for o in e.owned) == [("Reader", True),
+                                                         ("Storage Blob Data Reader", False)]
+    revoked = next(o for o in e.owned if not o.keep)
+    assert revoked.reason == "no grant tag asks for it any more"
+    assert {(o.assignment.id, o.identity) for o in e.others} == {
+        (person.id, "system-assigned"), (ua.id, next(iter(arm.apps[ArmId.parse(app)][
+            "identity"]["userAssignedIdentities"])))}
+    assert [i.status for i in e.identities] == ["refused"]  # std does not exist
+    assert e.pending == (
+        f"grant Storage Queue Data Reader on {rg} (tag grant:new)",
+        f"revoke Storage Blob Data Reader on {rg}")
+    assert "REFUSED (privilege floor)" in explaining.render(e)
+    assert e.to_json()["grant_tags"][0]["items"][0]["item"] == 1
+
+
+async def test_explain_of_an_opted_out_workload_evaluates_nothing_and_shows_its_grants(
+        arm: FakeArm, warden: Any) -> None:
+    app = arm.app("web", {"grant:rg": "Reader@."})
+    await warden.handle_payload([write(app)])
+    arm.set_tags(app, {"grant:rg": "Reader@.", "warden:ignore": "true"})
+    e = explaining.explain(await explaining.gather(Observer(Policy(), arm), ArmId.parse(app)),
+                           Policy())
+    assert e.unmanaged == "opted out by tag warden:ignore" and e.pending == ()
+    assert [i.status for t in e.tags for i in t.items] == ["not evaluated"]
+    assert [o.keep for o in e.owned] == [True]
+
+
+async def test_inventory_rows_name_tags_and_orphans(arm: FakeArm, warden: Any) -> None:
+    app = arm.app("web", {"grant:rg": "Reader@.", "grant:b": "reader@."})
+    gone = arm.app("old", {"grant:rg": "Reader@."})
+    await warden.handle_payload([write(app), write(gone)])
+    arm.delete(gone)
+    observer = Observer(Policy(), arm)
+    rows = await inventory.rows_of(observer, await observer.survey(SUB, None))
+    assert [(str(r.workload), r.status) for r in rows] == [(str(ArmId.parse(app)), "managed"),
+                                                          (str(ArmId.parse(gone)), "gone")]
+    assert [(o.role, o.tags) for o in rows[0].assignments] == [("Reader", ("grant:b",
+                                                                          "grant:rg"))]
+    assert rows[1].orphan and [o.role for o in rows[1].assignments] == ["Reader"]
+    assert "orphan (gone)" in inventory.render_table(rows)
