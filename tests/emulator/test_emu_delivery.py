@@ -179,3 +179,28 @@ asyncio.run(main())
     assert letter["eventType"] == "Microsoft.Resources.ResourceWriteSuccess"
     assert letter["lastHttpStatusCode"] == 400
     assert "dead-lettered" in done.stdout and letter["id"] in done.stdout
+
+
+async def test_a_subscription_filter_delivers_only_what_it_admits_and_each_post_is_kept(
+        emu, raw, hook) -> None:
+    h, url = hook
+    delivery = emu.deliver_to(url, batch_size=5, admits=lambda e: e["subject"].endswith("st2"))
+    await _write(emu, raw, "st1")
+    await _write(emu, raw, "st2")
+    await emu.drain_deliveries()
+    assert [b[0]["subject"].rsplit("/", 1)[-1] for b in h.notifications()] == ["st2"]
+    [post] = delivery.history
+    assert post.status == 200 and post.events == 1 and 0 <= post.seconds < 5
+    assert post.started <= time.time()
+
+
+async def test_published_events_go_to_every_delivery_as_arm_would_send_them(emu, hook) -> None:
+    h, url = hook
+    delivery = emu.deliver_to(url)
+    event = {"id": "e1", "topic": f"/subscriptions/{emu.subscription_id}", "subject": "/x",
+             "eventType": "Microsoft.Resources.ResourceWriteSuccess", "data": {},
+             "eventTime": "2026-01-01T00:00:00Z", "dataVersion": "2", "metadataVersion": "1"}
+    emu.publish([event])
+    await emu.drain_deliveries()
+    assert [b[0]["id"] for b in h.notifications()] == ["e1"]
+    assert emu.events[-1] is event and delivery.delivered == [event]

@@ -220,3 +220,28 @@ async def test_retry_after_only_when_asked(emu, raw) -> None:
                               api_version=API)
     assert headers["Retry-After"] == "2"
 
+
+
+async def test_operations_due_together_end_once_each_oldest_deadline_first(
+        paced, praw, clock) -> None:
+    # ending one builds its events from the app's state, which settles again: the other
+    # operation due must still end once, not twice
+    paced.seed_resource_group("rg")
+    for name in ("a1", "a2", "a3"):
+        status, _, _ = await praw("PUT", rid(paced, "containerApps", name),
+                                  {"location": "eastus"}, api_version=API)
+        assert status == 201
+        clock.now += 1
+    clock.now += REAL["containerApps.write"]
+    await praw("GET", rid(paced, "containerApps", "a1"), api_version=API)
+    assert [e["subject"].rsplit("/", 1)[-1] for e in paced.events] == ["a1", "a2", "a3"]
+    assert len(paced.arn_events) == 3
+
+
+async def test_the_request_log_says_when_a_request_arrived_and_when_it_was_answered(
+        raw_on) -> None:
+    async with Emulator(time_scale=0, latency_ms=50) as emu:
+        await raw_on(emu)("GET", f"/subscriptions/{emu.subscription_id}/resourcegroups",
+                          api_version="2022-09-01")
+        [record] = [r for r in emu.request_log if r.kind != "token"]
+        assert record.ts - record.started >= 0.05  # the latency lies between them

@@ -140,3 +140,12 @@ async def test_own_identity_only_for_service_tokens(claims, expected):
     arm = Arm("https://arm.invalid", credential_factory=lambda: _Cred(claims))
     assert await arm.own_identity() == expected
     await arm.close()
+
+
+def test_each_pipeline_gets_a_pacer_policy_of_its_own_sharing_the_buckets():
+    # an azure-core policy links to the next policy of its pipeline: one instance shared
+    # by two pipelines would send the first's requests down the second's
+    pacer = WritePacer()
+    first, second = pacer.policy(), pacer.policy()
+    assert first is not second
+    assert first._owner is second._owner is pacer
