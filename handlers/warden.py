@@ -15,6 +15,12 @@
 3. every event gets its own outcome line from its workload's verdict
    (handlers.report), in input order.
 
+Across deliveries, an event joins a convergence of its workload that has not
+read anything yet (one waiting for its turn), and a redelivered event (Event
+Grid sends it again after a 5xx or a timeout) joins one in flight that started
+reading after the event first arrived (handlers.covering); a finished
+convergence answers nothing more.
+
 Convergences of one workload never overlap (a per-workload lock, across
 concurrent deliveries too); different workloads run concurrently, at most
 ``concurrency`` at a time. A convergence reads only listings that started
@@ -43,6 +49,7 @@ from handlers import telemetry
 from handlers.armapi import ArmApi
 from handlers.audit import AuditStream
 from handlers.converge import Core
+from handlers.covering import Ledger, covered
 from handlers.emit import Reporter
 from handlers.errors import ArmError
 from handlers.events import AppEvent, parse_payload
@@ -77,6 +84,7 @@ class Warden:
         self._concurrency = concurrency
         self._sem: asyncio.Semaphore | None = None
         self._locks: dict[ArmId, tuple[asyncio.Lock, int]] = {}
+        self.ledger = Ledger()  # which convergence answers which event (handlers.covering)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Warden:
@@ -150,13 +158,45 @@ class Warden:
                 v = failed(str(app), e)
                 return [self._emit(v, ev, started, started_ns, calls, span) for ev in events]
             shared: Verdict | None = None
+            echoes: set[str] = set()
             if not all(mine):
-                shared = await self._run(app, lambda not_before: self.core.converge(
-                    app, dry_run=self.policy.dry_run, not_before=not_before))
+                shared, echoes = await self._converge(
+                    app, [ev.event_id for ev, m in zip(events, mine, strict=True) if not m])
         own = Verdict(str(app), "ignored", reason=SELF_CAUSED)
         return [self._emit(own, ev, started, started_ns, None, span) if m or shared is None
-                else self._emit(shared, ev, started, started_ns, calls, span)
+                else self._emit(covered(shared) if ev.event_id in echoes else shared, ev,
+                                started, started_ns, calls, span)
                 for ev, m in zip(events, mine, strict=True)]
+
+    async def _converge(self, app: ArmId, ids: list[str | None]
+                        ) -> tuple[Verdict, set[str]]:
+        """The verdict for these events of ``app``, and those of them whose changes an
+        earlier delivery reports: from a running convergence that reads ARM after they
+        first arrived (handlers.covering), else from a new one."""
+        received = self.ledger.arrived(ids, time.monotonic())
+        conv = self.ledger.covering(app, received)
+        if conv is not None:
+            echoes = {i for i in ids if i is not None and i in conv.reported}
+            conv.reported.update(ids)
+            try:
+                return await asyncio.shield(conv.future), echoes
+            except asyncio.CancelledError:
+                if not conv.future.cancelled():
+                    raise  # this delivery was cancelled, not the convergence it joined
+        conv = self.ledger.start(app, ids)
+
+        async def work(not_before: float) -> Verdict:
+            conv.started = time.monotonic()
+            return await self.core.converge(app, dry_run=self.policy.dry_run,
+                                            not_before=not_before)
+
+        try:
+            v = await self._run(app, work)
+        except BaseException:
+            conv.future.cancel()  # the events that joined it converge on their own
+            raise
+        conv.future.set_result(v)
+        return v, set()
 
     async def _self_caused(self, events: list[AppEvent]) -> list[bool]:
         """Which events report aca-warden's own writes (read from its token: no ARM call)."""
