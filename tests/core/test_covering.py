@@ -28,6 +28,18 @@ async def until(condition: Any) -> None:
     raise AssertionError("condition never held")
 
 
+async def redelivered_while_running(arm: FakeArm, warden: Any, event: dict[str, Any]
+                                    ) -> tuple[asyncio.Future[Any], asyncio.Future[Any]]:
+    """Deliver ``event``, hold its convergence in flight (the answer went out 5xx, say),
+    and deliver it again."""
+    arm.pause = asyncio.Event()
+    first = asyncio.ensure_future(warden.handle_payload([event]))
+    await until(lambda: arm.in_flight)
+    again = asyncio.ensure_future(warden.handle_payload([dict(event)]))
+    await asyncio.sleep(0)
+    return first, again
+
+
 async def test_an_event_joins_a_convergence_of_its_app_that_waits_for_its_turn(
         arm: FakeArm, make: Any) -> None:
     warden = make(concurrency=1)
@@ -49,12 +61,7 @@ async def test_an_event_joins_a_convergence_of_its_app_that_waits_for_its_turn(
 async def test_a_redelivery_joins_the_convergence_its_first_delivery_started(
         arm: FakeArm, warden: Any) -> None:
     app = arm.app("web", TWO)
-    event = write(app)
-    arm.pause = asyncio.Event()
-    first = asyncio.ensure_future(warden.handle_payload([event]))
-    await until(lambda: arm.in_flight)  # reading: the answer went out 5xx, say
-    again = asyncio.ensure_future(warden.handle_payload([dict(event)]))
-    await asyncio.sleep(0)
+    first, again = await redelivered_while_running(arm, warden, write(app))
     arm.pause.set()
     [out], [echo] = await asyncio.gather(first, again)
     assert out.result == "applied" and len(out.changes) == 3
@@ -91,12 +98,7 @@ async def test_a_repeated_event_after_its_convergence_finished_reads_arm_again(
 async def test_when_the_convergence_joined_is_cancelled_the_event_converges_on_its_own(
         arm: FakeArm, warden: Any) -> None:
     app = arm.app("web", TWO)
-    event = write(app)
-    arm.pause = asyncio.Event()
-    first = asyncio.ensure_future(warden.handle_payload([event]))
-    await until(lambda: arm.in_flight)
-    again = asyncio.ensure_future(warden.handle_payload([dict(event)]))
-    await asyncio.sleep(0)
+    first, again = await redelivered_while_running(arm, warden, write(app))
     first.cancel()  # e.g. the host stopped the first delivery
     arm.pause.set()
     [out] = await again
