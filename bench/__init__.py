@@ -162,14 +162,27 @@ def _failure(cfg: Config, bounds: Bounds, args: argparse.Namespace) -> list[Chec
 def _deadline(cfg: Config, bounds: Bounds, args: argparse.Namespace) -> list[Check]:
     from .deadline import deadline_checks, run_deadline
 
-    return deadline_checks(cfg, run_deadline(cfg, args.timeout), args.timeout,
-                           bounds.max_deadline_ratio)
+    runs = []
+    for i in range(cfg.runs):
+        r = run_deadline(cfg, args.timeout)
+        runs.append(r)
+        print(f"  run {i + 1}: {len(r.answers)} POSTs, {r.delivered} events acknowledged, "
+              f"last write after {r.arm_s:.1f} s, last acknowledgement after "
+              f"{r.last_ack_s:.1f} s, exit {r.exit_code}", flush=True)
+    return deadline_checks(cfg, runs, args.timeout, bounds.max_deadline_ratio)
 
 
 def _sweep(cfg: Config, bounds: Bounds, args: argparse.Namespace) -> list[Check]:
     from .sweep import run_sweep, sweep_checks
 
-    return sweep_checks(cfg, run_sweep(cfg, args.subscriptions), args.subscriptions)
+    runs = []
+    for i in range(cfg.runs):
+        r = run_sweep(cfg, args.subscriptions)
+        runs.append(r)
+        print(f"  run {i + 1}: {r.wall_s:.1f} s, {r.requests} requests, {r.writes} writes, "
+              f"RSS {r.peak_rss_mb:.1f} MB, seeding {r.seed_s:.1f} s, exit {r.exit_code}, "
+              f"{r.results}", flush=True)
+    return sweep_checks(cfg, runs)
 
 
 # Each scenario's own defaults; the options given on the command line win.
@@ -179,7 +192,7 @@ _DEFAULTS: dict[str, dict[str, object]] = {
     "failure": {"apps": 100, "runs": 1},
     "throttled": {"apps": 100, "bucket": (20.0, 10.0), "runs": 1},
     "deadline": {"apps": 1000, "bucket": (200.0, 10.0), "runs": 1},
-    "sweep": {"apps": 10000, "runs": 1},
+    "sweep": {"apps": 10000, "runs": 3},
 }
 _RUNNERS: dict[str, Callable[[Config, Bounds, argparse.Namespace], list[Check]]] = {
     "burst": _burst, "triple": _triple, "failure": _failure, "throttled": _burst,
@@ -222,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the emulator's pace: fraction of Azure's real time its operations "
                    "take (default: %(default)s, real pace; 0: at once)")
     p.add_argument("--runs", type=int, default=None,
-                   help="runs to take medians over (defaults: burst 3, the others 1)")
+                   help="runs to take medians over (defaults: burst and sweep 3, the others 1)")
     p.add_argument("--cold-start-runs", type=int, default=7, metavar="N",
                    help="fresh interpreters per import timed in the burst; 0 skips "
                    "(default: %(default)s)")

@@ -15,6 +15,7 @@ start-up included) and its peak RSS.
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 import time
 import uuid
@@ -101,21 +102,27 @@ def run_sweep(cfg: Config, subscriptions: int) -> SweepResult:
         seed_s=seed_s, stderr_tail=child.stderr_tail)
 
 
-def sweep_checks(cfg: Config, r: SweepResult, subscriptions: int) -> list[Check]:
+def sweep_checks(cfg: Config, runs: list[SweepResult]) -> list[Check]:
+    """The sweep's time: the median over the runs; requests, writes, RSS: the worst run."""
     n = cfg.apps
-    per_app = r.requests / n
-    unchanged = r.results.get("unchanged", 0)
+    worst = max(runs, key=lambda r: r.requests)
+    per_app = worst.requests / n
+    unchanged = min(r.results.get("unchanged", 0) for r in runs)
+    wall = statistics.median(r.wall_s for r in runs)
+    rss = max(r.peak_rss_mb for r in runs)
     return [
-        Check("subscriptions swept", str(r.subscriptions), f"{n} apps, 100 a page"),
+        Check("subscriptions swept", str(worst.subscriptions), f"{n} apps, 100 a page"),
         Check("ARM requests per app", f"{per_app:.4f}",
-              f"<= {MAX_REQUESTS_PER_APP:g} ({r.requests} requests, {r.pages} next pages)",
-              per_app <= MAX_REQUESTS_PER_APP),
-        Check("writes", str(r.writes), "0 (steady state)", r.writes == 0),
+              f"<= {MAX_REQUESTS_PER_APP:g} ({worst.requests} requests, {worst.pages} next "
+              "pages)", per_app <= MAX_REQUESTS_PER_APP),
+        Check("writes", str(max(r.writes for r in runs)), "0 (steady state)",
+              all(r.writes == 0 for r in runs)),
         Check("apps unchanged", f"{unchanged}/{n}", f"{n}/{n}",
-              unchanged == n and r.exit_code == 0),
-        Check("sweep time, s (start-up incl.)", f"{r.wall_s:.1f}", f"<= {MAX_SECONDS:g}",
-              r.wall_s <= MAX_SECONDS),
-        Check("  of it ARM time, s", f"{r.arm_s:.1f}", f"CPU {r.cpu_s:.1f} s"),
-        Check("peak RSS of the sweep, MB", f"{r.peak_rss_mb:.1f}", f"<= {MAX_RSS_MB:g}",
-              r.peak_rss_mb <= MAX_RSS_MB),
+              unchanged == n and all(r.exit_code == 0 for r in runs)),
+        Check("sweep time, s (start-up incl.)", f"{wall:.1f}", f"<= {MAX_SECONDS:g}",
+              wall <= MAX_SECONDS),
+        Check("  of it ARM time, s", f"{statistics.median(r.arm_s for r in runs):.1f}",
+              f"CPU {statistics.median(r.cpu_s for r in runs):.1f} s"),
+        Check("peak RSS of the sweep, MB", f"{rss:.1f}", f"<= {MAX_RSS_MB:g}",
+              rss <= MAX_RSS_MB),
     ]

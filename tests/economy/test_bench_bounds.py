@@ -122,26 +122,26 @@ def test_deadline_bounds():
     good = DeadlineResult(apps=4, batch_size=4, answers=answers, delivered=4, first_s=0.0,
                           arm_start_s=0.1, last_write_s=1.04, writes_ok=12, converged=4)
     cfg = Config(apps=4, bucket=(2.0, 10.0))
-    assert failed(deadline_checks(cfg, good, 25.0)) == set()
+    assert failed(deadline_checks(cfg, [good], 25.0)) == set()
     late = replace(good, answers=[(0.0, 25.2, 503, 4), (55.0, 3.0, 200, 4)])
-    assert failed(deadline_checks(cfg, late, 25.0)) == {"slowest answer, s"}
+    assert failed(deadline_checks(cfg, [late], 25.0)) == {"slowest answer, s"}
     lost = replace(good, delivered=3, dead_lettered=1)
-    assert failed(deadline_checks(cfg, lost, 25.0)) == {"events acknowledged",
+    assert failed(deadline_checks(cfg, [lost], 25.0)) == {"events acknowledged",
                                                          "events dead-lettered"}
     slow = replace(good, last_write_s=1.2)
-    assert failed(deadline_checks(cfg, slow, 25.0)) == {"first delivery -> last write, s"}
+    assert failed(deadline_checks(cfg, [slow], 25.0)) == {"first delivery -> last write, s"}
 
 
 def test_sweep_bounds():
     good = SweepResult(apps=1000, subscriptions=2, wall_s=5.0, requests=40,
                        results={"unchanged": 1000}, peak_rss_mb=100.0)
     cfg = Config(apps=1000)
-    assert failed(sweep_checks(cfg, good, 2)) == set()
-    assert failed(sweep_checks(cfg, replace(good, requests=101), 2)) == {"ARM requests per app"}
-    assert failed(sweep_checks(cfg, replace(good, writes=1), 2)) == {"writes"}
-    assert failed(sweep_checks(cfg, replace(good, wall_s=61.0), 2)) == {
+    assert failed(sweep_checks(cfg, [good])) == set()
+    assert failed(sweep_checks(cfg, [replace(good, requests=101)])) == {"ARM requests per app"}
+    assert failed(sweep_checks(cfg, [replace(good, writes=1)])) == {"writes"}
+    assert failed(sweep_checks(cfg, [replace(good, wall_s=61.0)])) == {
         "sweep time, s (start-up incl.)"}
-    assert failed(sweep_checks(cfg, replace(good, peak_rss_mb=251.0), 2)) == {
+    assert failed(sweep_checks(cfg, [replace(good, peak_rss_mb=251.0)])) == {
         "peak RSS of the sweep, MB"}
 
 

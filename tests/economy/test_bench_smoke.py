@@ -69,7 +69,8 @@ def test_smoke_deadline_through_serve(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_smoke_sweep_reads_lists_only(capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out = run(capsys, "sweep", "--apps", "300", "--subscriptions", "3", "--time-scale", "0")
+    rc, out = run(capsys, "sweep", "--apps", "300", "--subscriptions", "3", "--time-scale", "0",
+                  "--runs", "1")
     assert rc == 0, out
     assert "apps unchanged" in out and "300/300" in out and "FAIL" not in out
 
