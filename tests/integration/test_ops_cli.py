@@ -425,7 +425,7 @@ def test_release_a_resource_group_or_a_subscription(tenant: Tenant) -> None:
     assert p.returncode == 2 and "'nope'" in p.stderr
 
 
-def test_release_that_arm_refuses_exits_non_zero_and_names_the_app(tenant: Tenant) -> None:
+def test_release_that_arm_fails_exits_75_or_1_names_the_app_and_reruns(tenant: Tenant) -> None:
     t = tenant
     app = t.workload("web", {"grant:rg": "Reader@."})
     t.converge(app)
@@ -433,6 +433,9 @@ def test_release_that_arm_refuses_exits_non_zero_and_names_the_app(tenant: Tenan
     p = t.cli("release", app, "--yes")
     assert p.returncode == 75 and "web" in p.stderr and "run the command again" in p.stderr
     t.emu.clear_faults()
+    t.emu.inject_fault("DELETE", r"roleAssignments/", 403, "AuthorizationFailed", count=1)
+    p = t.cli("release", app, "--yes")  # refused for good: exit 1, named
+    assert p.returncode == 1 and "web" in p.stderr and "AuthorizationFailed" in p.stderr
     p = t.cli("release", app, "--yes")  # idempotent: the rerun finishes it
     assert p.returncode == 0, p.stderr
     assert t.ours(app) == [] and t.emu.get(app)["tags"]["warden:ignore"] == "true"
