@@ -143,7 +143,7 @@ def event_to_dict(event: func.EventGridEvent) -> dict[str, Any]:
 @app.function_name(name="on_event")
 @app.event_grid_trigger(arg_name="event")
 async def on_event(event: func.EventGridEvent) -> None:
-    """Reconcile or clean up the container app an Event Grid event points to."""
+    """Reconcile or clean up the container app or job an Event Grid event points to."""
     from handlers.warden import exit_code
 
     warden = await _holder.get()
@@ -162,7 +162,7 @@ async def on_event(event: func.EventGridEvent) -> None:
     use_monitor=True,
 )
 async def reconcile_timer(timer: func.TimerRequest) -> None:
-    """Sweep every container app; a sweep that met transient failures fails the run."""
+    """Sweep every container app and job; a sweep that met transient failures fails the run."""
     from handlers.warden import exit_code
 
     if timer.past_due:

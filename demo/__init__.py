@@ -23,7 +23,7 @@ it fail.
 
 The package: `org` (the organisation, its tags
 and the demo policy), `world` (emulator, webhook, Event Grid delivery and the
-waits on it), `person` (the person's SDK calls), `story` (the five steps and
+waits on it), `person` (the person's SDK calls), `story` (the seven steps and
 their checks), `report` (checks, narrative and summary table) and `run`
 (`run_demo` and `main`).
 """

@@ -1,8 +1,8 @@
 """The demo organisation: who acts, what exists, the tags the story uses and the policy.
 
 The platform team's standard identity lives in one resource group, the apps
-and the resources they may be granted roles on in another, which is the only
-one the demo policy manages.
+and jobs and the resources they may be granted roles on in another, which is
+the only one the demo policy manages.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ LOCATION = "eastus"
 PLATFORM_RG = "rg-platform"
 APPS_RG = "rg-apps"
 APP_NAME = "app-orders"
+JOB_NAME = "job-orders-nightly"  # a scheduled Container Apps job
+JOB_CRON = "0 2 * * *"
 STANDARD_IDENTITY = (
     "/subscriptions/{subscription}/resourceGroups/rg-platform/providers/"
     "Microsoft.ManagedIdentity/userAssignedIdentities/id-platform-standard"
@@ -39,7 +41,7 @@ TAG_ADMIN = ("grant:admin", f"{OWNER}@.")
 DEMO_POLICY = f"""\
 # The demo organisation's policy (see the README's "Policy reference").
 [identities]
-# Every managed app carries the platform team's standard identity.
+# Every managed app and job carries the platform team's standard identity.
 standard = ["{STANDARD_IDENTITY}"]
 
 [grants]
@@ -60,6 +62,7 @@ class Org:
     subscription: str
     rg_apps: str
     app_id: str
+    job_id: str
     storage_id: str
     vault_id: str
     environment_id: str
@@ -72,6 +75,7 @@ class Org:
             subscription=subscription,
             rg_apps=rg_apps,
             app_id=f"{rg_apps}/providers/Microsoft.App/containerApps/{APP_NAME}",
+            job_id=f"{rg_apps}/providers/Microsoft.App/jobs/{JOB_NAME}",
             storage_id=f"{rg_apps}/providers/{STORAGE}",
             vault_id=f"{rg_apps}/providers/{VAULT}",
             environment_id=f"{rg_apps}/providers/{ENVIRONMENT}",

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from demo.org import APP_NAME, APPS_RG, LOCATION, PERSON, ROLES, Org
+from demo.org import APP_NAME, APPS_RG, JOB_CRON, JOB_NAME, LOCATION, PERSON, ROLES, Org
 
 
 class Person:
@@ -49,6 +49,35 @@ class Person:
         }
         poller = await self._apps.container_apps.begin_create_or_update(
             APPS_RG, APP_NAME, envelope)
+        await poller.result()
+
+    async def create_job(self, tags: Mapping[str, str]) -> None:
+        """A scheduled job in the app's environment (``az containerapp job create
+        --trigger-type Schedule --cron-expression ...``)."""
+        envelope = {
+            "location": LOCATION,
+            "tags": dict(tags),
+            "properties": {
+                "environmentId": self.org.environment_id,
+                "configuration": {
+                    "triggerType": "Schedule",
+                    "replicaTimeout": 1800,
+                    "replicaRetryLimit": 1,
+                    "scheduleTriggerConfig": {"cronExpression": JOB_CRON, "parallelism": 1,
+                                              "replicaCompletionCount": 1},
+                },
+                "template": {"containers": [{
+                    "name": "nightly",
+                    "image": "mcr.microsoft.com/k8se/quickstart-jobs:latest",
+                    "resources": {"cpu": 0.25, "memory": "0.5Gi"},
+                }]},
+            },
+        }
+        poller = await self._apps.jobs.begin_create_or_update(APPS_RG, JOB_NAME, envelope)
+        await poller.result()
+
+    async def delete_job(self) -> None:
+        poller = await self._apps.jobs.begin_delete(APPS_RG, JOB_NAME)
         await poller.result()
 
     async def patch_tags(self, operation: str, tags: Mapping[str, str]) -> None:

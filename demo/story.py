@@ -1,4 +1,4 @@
-"""The five steps of the story, what each checks, and running them in order.
+"""The seven steps of the story, what each checks, and running them in order.
 
 Each step has the person change something through ARM, waits for Event Grid
 delivery to settle, tells what the webhook did and then checks the emulator's
@@ -18,6 +18,8 @@ from demo.org import (
     APP_NAME,
     APPS_RG,
     BLOB_READER,
+    JOB_CRON,
+    JOB_NAME,
     OWNER,
     PERSON,
     SECRETS_USER,
@@ -52,6 +54,8 @@ class Story:
         self.step_timeout = step_timeout
         self.principal: str | None = None        # the app's system-assigned principal
         self.warden_assignments: dict[str, str] = {}   # grant tag -> assignment name
+        self.job_principal: str | None = None    # the job's system-assigned principal
+        self.job_assignments: dict[str, str] = {}  # the job's grant tag -> assignment name
         self.person_assignment: str | None = None
         self.step_name = ""
         self.told: set[tuple[str, str]] = set()  # refusals already told in full
@@ -60,6 +64,9 @@ class Story:
 
     def app(self) -> Mapping[str, Any] | None:
         return self.emu.get(self.org.app_id)
+
+    def job(self) -> Mapping[str, Any] | None:
+        return self.emu.get(self.org.job_id)
 
     def assignments(self, principal: str | None) -> list[Mapping[str, Any]]:
         if not principal:
@@ -89,13 +96,36 @@ class Story:
         self.say.check(c)
         return ok
 
-    def check_grant(self, tag: tuple[str, str], role: str, scope: str) -> None:
-        a = self.find(self.principal, role, scope)
+    def check_grant(self, tag: tuple[str, str], role: str, scope: str, *,
+                    job: bool = False) -> None:
+        """The grant `tag` asks for is held by the app's principal (the job's: `job`)."""
+        a = self.find(self.job_principal if job else self.principal, role, scope)
         kind = _props(a).get("principalType")
-        self.check(f"{tag[0]} granted", f"{role} on {short(scope)}, {kind}" if a else "missing",
+        self.check(f"{tag[0]} granted" + (" to the job" if job else ""),
+                   f"{role} on {short(scope)}, {kind}" if a else "missing",
                    a is not None and kind == "ServicePrincipal")
         if a is not None:
-            self.warden_assignments[tag[0]] = str(a.get("name"))
+            (self.job_assignments if job else self.warden_assignments)[tag[0]] = str(
+                a.get("name"))
+
+    def check_identities(self, resource: Mapping[str, Any] | None, *, job: bool = False
+                         ) -> str | None:
+        """The standard identity is attached and the system identity enabled; returns the
+        system-assigned principal."""
+        identity = (resource or {}).get("identity") or {}
+        attached = {k.lower() for k in identity.get("userAssignedIdentities") or {}}
+        std = self.org.standard_id.lower()
+        to = " to the job" if job else ""
+        self.check(f"standard identity attached{to}",
+                   "attached" if std in attached
+                   else f"not attached ({len(attached)} user-assigned)", std in attached)
+        principal = identity.get("principalId")
+        kind = str(identity.get("type", "None"))
+        self.check("the job's own system identity" if job else "system identity enabled",
+                   f"{kind}, principal {str(principal)[:8]}",
+                   "systemassigned" in kind.lower() and bool(principal)
+                   and not (job and principal == self.principal))
+        return principal
 
     def check_absent(self, expected: str, role: str, scope: str) -> None:
         a = self.find(self.principal, role, scope)
@@ -103,7 +133,7 @@ class Story:
                    a is None)
 
     def check_reconciled(self, expected: str, outcomes: list[Any]) -> None:
-        seen = self.of_app(outcomes, "applied", "unchanged")
+        seen = self.of(self.org.app_id, outcomes, "applied", "unchanged")
         self.check(expected, ", ".join(o.result for o in seen) or "no outcome", bool(seen))
 
     def check_persons_assignment(self, expected: str) -> None:
@@ -154,11 +184,13 @@ class Story:
             self.say.detail(f"webhook: ignored {n} event(s): {why}")
         return outcomes
 
-    def of_app(self, outcomes: list[Any], *results: str) -> list[Any]:
+    @staticmethod
+    def of(workload: str, outcomes: list[Any], *results: str) -> list[Any]:
+        """The outcomes for one app or job with one of `results`."""
         return [o for o in outcomes
-                if (o.app or "").lower() == self.org.app_id.lower() and o.result in results]
+                if (o.app or "").lower() == workload.lower() and o.result in results]
 
-    # -- the five steps -------------------------------------------------------
+    # -- the seven steps ------------------------------------------------------
 
     async def step_create(self) -> None:
         org = self.org
@@ -167,16 +199,7 @@ class Story:
         for k, v in tags.items():
             self.say.detail(f"  {k} = {v}")
         await self.act(self.person.create_app(tags))
-        identity = (self.app() or {}).get("identity") or {}
-        attached = {k.lower() for k in identity.get("userAssignedIdentities") or {}}
-        self.check("standard identity attached",
-                   "attached" if org.standard_id.lower() in attached
-                   else f"not attached ({len(attached)} user-assigned)",
-                   org.standard_id.lower() in attached)
-        self.principal = identity.get("principalId")
-        kind = str(identity.get("type", "None"))
-        self.check("system identity enabled", f"{kind}, principal {str(self.principal)[:8]}",
-                   "systemassigned" in kind.lower() and bool(self.principal))
+        self.principal = self.check_identities(self.app())
         self.check_grant(TAG_BLOB, BLOB_READER, org.storage_id)
         self.check_grant(TAG_SECRETS, SECRETS_USER, org.vault_id)
 
@@ -233,31 +256,68 @@ class Story:
         self.check_reconciled("the app was reconciled again", outcomes)
         self.check_persons_assignment("the person's assignment left alone")
 
-    async def step_delete(self) -> None:
-        live = {tag: name for tag, name in self.warden_assignments.items()
-                if self.assignment_named(name)}
-        self.say.detail(f"{PERSON} deletes {APP_NAME}; aca-warden's grants on it: "
+    async def step_job(self) -> None:
+        org = self.org
+        tags = dict([TAG_BLOB, TAG_SECRETS])
+        self.say.detail(f"{PERSON} creates the scheduled job {JOB_NAME} (cron '{JOB_CRON}') in "
+                        f"{APPS_RG} with the tags")
+        for k, v in tags.items():
+            self.say.detail(f"  {k} = {v}")
+        await self.act(self.person.create_job(tags))
+        self.job_principal = self.check_identities(self.job(), job=True)
+        self.check_grant(TAG_BLOB, BLOB_READER, org.storage_id, job=True)
+        self.check_grant(TAG_SECRETS, SECRETS_USER, org.vault_id, job=True)
+        app_one = self.warden_assignments.get(TAG_SECRETS[0])
+        job_one = self.job_assignments.get(TAG_SECRETS[0])
+        apart = bool(app_one and job_one and app_one != job_one
+                     and self.assignment_named(app_one))
+        self.check(f"{TAG_SECRETS[0]} of the app and of the job are two grants",
+                   "two assignments, one per identity" if apart else "shared or missing", apart)
+
+    def live(self, assignments: Mapping[str, str]) -> dict[str, str]:
+        """The assignments of `assignments` (grant tag -> name) that still exist."""
+        return {tag: name for tag, name in assignments.items() if self.assignment_named(name)}
+
+    async def delete_and_check(self, what: str, name: str, workload: str,
+                               assignments: Mapping[str, str], delete: Awaitable[None]) -> None:
+        """The person deletes an app or job: it is gone, the webhook cleans up after it and
+        every grant aca-warden made for it is revoked."""
+        live = self.live(assignments)
+        self.say.detail(f"{PERSON} deletes {name}; aca-warden's grants for it: "
                         + (", ".join(live) or "none"))
-        outcomes = await self.act(self.person.delete_app())
-        gone = self.app() is None
-        self.check("app gone", "gone" if gone else "still there", gone)
-        deleted = self.of_app(outcomes, "deleted")
+        outcomes = await self.act(delete)
+        gone = self.emu.get(workload) is None
+        self.check(f"{what} gone", "gone" if gone else "still there", gone)
+        deleted = self.of(workload, outcomes, "deleted")
         self.check("the webhook cleans up", "deleted" if deleted else "not reported",
                    bool(deleted))
-        left = [tag for tag, name in live.items() if self.assignment_named(name)]
+        left = [tag for tag in live if self.assignment_named(live[tag])]
         self.check("its grants revoked",
                    f"{len(live)} of {len(live)} revoked" if not left
                    else "left: " + ", ".join(left),
                    bool(live) and not left)
-        self.check_persons_assignment("the person's assignment still there")
 
+    async def step_delete_job(self) -> None:
+        apps = self.live(self.warden_assignments)
+        await self.delete_and_check("job", JOB_NAME, self.org.job_id, self.job_assignments,
+                                    self.person.delete_job())
+        kept = self.live(apps)
+        self.check("the app's grants untouched", f"{len(kept)} of {len(apps)} still there",
+                   bool(apps) and len(kept) == len(apps))
+
+    async def step_delete(self) -> None:
+        await self.delete_and_check("app", APP_NAME, self.org.app_id, self.warden_assignments,
+                                    self.person.delete_app())
+        self.check_persons_assignment("the person's assignment still there")
 
 STEPS = (
     ("1 create app", "a person creates an app with two grant tags", "step_create"),
     ("2 re-tag", "the tags change through the Tags API", "step_retag"),
     ("3 Owner tag", "a tag asks for Owner", "step_owner"),
     ("4 person's own", "a person's own role assignment for the app", "step_person"),
-    ("5 delete app", "the app is deleted", "step_delete"),
+    ("5 scheduled job", "a person creates a scheduled job with grant tags", "step_job"),
+    ("6 delete job", "the job is deleted", "step_delete_job"),
+    ("7 delete app", "the app is deleted", "step_delete"),
 )
 
 

@@ -28,10 +28,10 @@ __all__ = ["build_parser", "main"]
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_RETRY = 0, 1, 2, 75
 
 _DESCRIPTION = """\
-aca-warden keeps Azure Container Apps in line with the organisation's identity
-and access conventions: standard user-assigned identities attached, grant tags
-turned into role assignments for the app's system-assigned identity, and those
-grants cleaned up when the app is deleted.
+aca-warden keeps Azure Container Apps and Container Apps jobs (workloads) in line
+with the organisation's identity and access conventions: standard user-assigned
+identities attached, grant tags turned into role assignments for the workload's
+system-assigned identity, and those grants cleaned up when it is deleted.
 
 Settings come from the environment: WARDEN_POLICY (policy file, default
 ./policy.toml), WARDEN_ARM_ENDPOINT, WARDEN_ARM_SCOPE, WARDEN_DRY_RUN (1, true,
@@ -62,9 +62,14 @@ exit codes:
 _ID = "$APP"
 _APP = ("  APP=/subscriptions/$SUB/resourceGroups/rg-apps/providers/Microsoft.App/"
         "containerApps/web\n")
+_JOB = ("  JOB=/subscriptions/$SUB/resourceGroups/rg-apps/providers/Microsoft.App/"
+        "jobs/nightly\n")
+_WORKLOAD_ID_HELP = ("the container app's or job's full ARM id (.../providers/Microsoft.App/"
+                     "containerApps/NAME or .../providers/Microsoft.App/jobs/NAME)")
 _PLAN_EPILOG = f"""\
 examples:
-{_APP}  python -m handlers plan {_ID}
+{_APP}{_JOB}  python -m handlers plan {_ID}
+  python -m handlers plan $JOB
   python -m handlers plan --all --subscription $SUB
   python -m handlers plan --all --policy new-policy.toml
 
@@ -115,13 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "plan", formatter_class=fmt,
-        help="show what a reconcile of one app, or of every app, would change",
+        help="show what a reconcile of one container app or job, or of every one, would change",
         description="Read one workload (container app or job) and print, as one JSON outcome "
         "line, what a reconcile would change; with --all, one line per workload of the "
         "subscriptions. With --policy FILE, show instead what switching to that policy file "
         "would change: grants revoked, newly refused, newly granted (listed, then summed "
         "up). Writes nothing.", epilog=_PLAN_EPILOG)
-    p.add_argument("app_id", metavar="APP_ID", nargs="?", help="the workload's full ARM id")
+    p.add_argument("app_id", metavar="APP_ID", nargs="?", help=_WORKLOAD_ID_HELP)
     p.add_argument("--all", action="store_true", help="every workload of the subscriptions")
     _subscriptions_option(p, "to plan (with --all)")
     p.add_argument("--policy", metavar="FILE",
@@ -131,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "explain", formatter_class=fmt,
-        help="why an app has or lacks each grant and standard identity",
+        help="why a container app or job has or lacks each grant and standard identity",
         description="Explain one workload: every grant tag item by item with the policy rule "
         "that decided it (grammar, role resolution, privilege floor, broad-role rule, "
         "allowed_roles, allowed_scopes, scope existence), the assignment that holds it "
@@ -139,11 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         "every standard identity and whether it is attached; every role assignment on its "
         "identities that aca-warden did not make; what the next event would change. "
         "Writes nothing.", epilog=_EXPLAIN_EPILOG)
-    p.add_argument("app_id", metavar="APP_ID", help="the workload's full ARM id")
+    p.add_argument("app_id", metavar="APP_ID", help=_WORKLOAD_ID_HELP)
     p.add_argument("--json", action="store_true", help="one JSON document for scripts")
 
     p = sub.add_parser(
-        "inventory", formatter_class=fmt, help="everything aca-warden manages, per app",
+        "inventory", formatter_class=fmt,
+        help="everything aca-warden manages, per container app and job",
         description="List, per workload, the standard identities it carries and the role "
         "assignments aca-warden made for it (role, scope, the grant tag asking for it), and "
         "orphans: assignments aca-warden made for workloads that are gone. A table for "
@@ -153,13 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON line per workload")
 
     p = sub.add_parser(
-        "release", formatter_class=fmt, help="offboard apps: remove what aca-warden made",
+        "release", formatter_class=fmt,
+        help="offboard container apps and jobs: remove what aca-warden made",
         description="Offboard workloads: revoke every role assignment aca-warden made for "
         "them (never one somebody else made), with --detach-identities also take off the "
         "standard identities the policy attaches, then tag each with the opt-out tag so "
         "aca-warden leaves it alone. Without --yes it only shows what it would do.",
         epilog=_RELEASE_EPILOG)
-    p.add_argument("app_id", metavar="APP_ID", nargs="?", help="one workload's full ARM id")
+    p.add_argument("app_id", metavar="APP_ID", nargs="?", help=_WORKLOAD_ID_HELP)
     p.add_argument("--resource-group", metavar="RG",
                    help="every workload of this resource group (a name, in the subscriptions "
                    "below, or its full id)")
@@ -174,10 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "reconcile", formatter_class=fmt,
-        help="converge every container app and remove grants of apps that are gone",
-        description="Sweep every container app in the subscriptions, converge each, and "
-        "remove the grants aca-warden made for apps that no longer exist. Outcome lines on "
-        "stdout, progress on stderr.", epilog=_EXIT_CODES)
+        help="converge every container app and job; remove grants of those that are gone",
+        description="Sweep every container app and job in the subscriptions, converge each, "
+        "and remove the grants aca-warden made for apps and jobs that no longer exist. "
+        "Outcome lines on stdout, progress on stderr.", epilog=_EXIT_CODES)
     p.add_argument("--subscription", action="append", metavar="ID", dest="subscriptions",
                    help="a subscription to sweep (repeatable; default: WARDEN_SUBSCRIPTIONS, "
                    "else every subscription the service's identity can read)")
@@ -321,7 +328,7 @@ async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], 
     from handlers.ops.tenant import given_subscriptions
 
     given, source = given_subscriptions(args.subscriptions)
-    sys.stderr.write("reconcile: sweeping container apps...\n")
+    sys.stderr.write("reconcile: sweeping container apps and jobs...\n")
     outcomes = await warden.reconcile_all(given or None)
     problems: list[str] = []
     where = f" (from {source})" if given else ""
@@ -336,7 +343,7 @@ async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], 
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.result] = counts.get(o.result, 0) + 1
-    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no apps"
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no apps or jobs"
     sys.stderr.write(f"reconcile: done: {summary}\n")
     return outcomes, problems
 
@@ -369,7 +376,7 @@ def _usage(args: argparse.Namespace) -> str | None:
     if args.app_id and workload_id(args.app_id) is None:
         forms = " or ".join(f"/subscriptions/<id>/resourceGroups/<rg>/providers/{w.type}"
                             "/<name>" for w in WORKLOAD_TYPES)
-        return f"not a container app id: {args.app_id!r} (expected {forms})"
+        return f"not a container app or job id: {args.app_id!r} (expected {forms})"
     return None
 
 

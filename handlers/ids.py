@@ -79,10 +79,11 @@ class WorkloadType:
         return f"/subscriptions/{subscription}/providers/{self.type}"
 
 
-# The workloads aca-warden manages. A new type (Microsoft.App/jobs, polled under
-# "containerappsjobOperationStatuses") is one more line here.
+# The workloads aca-warden manages (the contract's "workload"): container apps and
+# Container Apps jobs. A new type is one more line here.
 WORKLOAD_TYPES: tuple[WorkloadType, ...] = (
     WorkloadType("Microsoft.App/containerApps", "containerappOperationStatuses"),
+    WorkloadType("Microsoft.App/jobs", "containerappsjobOperationStatuses"),
 )
 
 # Resource types spelt canonically in str(ArmId) (ARM answers some in other cases).

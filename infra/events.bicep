@@ -5,7 +5,7 @@
 // For every watched subscription: the Event Grid system topic of the Azure
 // subscription (created, or an existing one reused: a subscription holds at
 // most one system topic per source), and an event subscription that delivers
-// container app writes and deletes and tag writes to the `on_event` function
+// container app and job writes and deletes and tag writes to the `on_event` function
 // in the Event Grid schema, with a retry policy and dead-lettering to blob
 // storage through the topic's managed identity.
 targetScope = 'subscription'

@@ -19,7 +19,7 @@ param environmentName string
 @description('Region of the function app and its resources.')
 param location string
 
-@description('Subscriptions whose container apps aca-warden manages (GUIDs). Empty: this subscription only.')
+@description('Subscriptions whose container apps and jobs aca-warden manages (GUIDs). Empty: this subscription only.')
 param subscriptionIds array = []
 
 @description('NCRONTAB schedule of the reconcile sweep (app setting WARDEN_RECONCILE_SCHEDULE).')

@@ -96,4 +96,4 @@ while :; do
     attempt=$((attempt + 1))
     sleep 30
 done
-echo "postdeploy: Event Grid now delivers container app events to $WARDEN_FUNCTION_APP_ID/functions/on_event"
+echo "postdeploy: Event Grid now delivers container app and job events to $WARDEN_FUNCTION_APP_ID/functions/on_event"

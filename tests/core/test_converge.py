@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from handlers import ids
-from handlers.ids import ArmId, WorkloadType
+from handlers.ids import ArmId
 from handlers.model import description_for
 
 from .conftest import delete, event, write
@@ -497,13 +496,10 @@ async def test_a_principal_not_visible_after_the_patch_is_retried(arm: FakeArm,
 # --- workload types ------------------------------------------------------------------------------
 
 
-async def test_a_new_workload_type_is_one_line_in_the_table(arm: FakeArm, warden: Any,
-                                                            monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
-    """Jobs: the table's one line makes their events, plan, grants and cleanup work, and an
-    app and a job of the same name never share a grant."""
-    jobs = WorkloadType("Microsoft.App/jobs", "containerappsjobOperationStatuses")
-    monkeypatch.setattr(ids, "WORKLOAD_TYPES", (*ids.WORKLOAD_TYPES, jobs))
+async def test_an_app_and_a_job_of_one_name_never_share_a_grant(arm: FakeArm,
+                                                                warden: Any) -> None:
+    """Jobs: their events, plan, grants and cleanup work as an app's, and an app and a job
+    of the same name are different workloads."""
     app = arm.app("same", {"grant:rg": READER})
     job = arm.app("same", {"grant:rg": READER}, kind="Microsoft.App/jobs")
     outs = await warden.handle_payload([write(app),

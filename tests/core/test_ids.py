@@ -184,7 +184,9 @@ def test_arm_path_problem_is_none_for_a_plain_id_and_the_root_parses() -> None:
     (f"{APP}/authConfigs/current", None),
     (f"{APP}/providers/Microsoft.Resources/tags/default", None),
     (f"{RG}/providers/Microsoft.Web/sites/web", None),
-    (f"{RG}/providers/Microsoft.App/jobs/j1", None),  # not in the table today
+    (f"{RG}/providers/microsoft.app/JOBS/j1", f"{RG}/providers/Microsoft.App/jobs/j1"),
+    (f"{RG}/providers/Microsoft.App/jobs/j1/executions/e1", None),
+    (f"{RG}/providers/Microsoft.App/sessionPools/p1", None),  # not in the table
     (f"/subscriptions/{SUB}/providers/Microsoft.App/containerApps/x", None),  # no group
     (RG, None),
     ("not an id", None),
@@ -211,13 +213,24 @@ def test_the_workload_table_derives_operations_and_list_paths() -> None:
     assert workload_type("Microsoft.Web/sites") is None
 
 
-def test_a_new_workload_type_is_one_line_in_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    jobs = WorkloadType("Microsoft.App/jobs", "containerappsjobOperationStatuses")
-    monkeypatch.setattr(ids, "WORKLOAD_TYPES", (*ids.WORKLOAD_TYPES, jobs))
-    job = workload_id(f"{RG}/providers/microsoft.app/JOBS/j1")
+def test_jobs_are_workloads_of_their_own_type() -> None:
+    jobs = workload_type("microsoft.app/JOBS")
+    assert jobs is not None and jobs.type == "Microsoft.App/jobs"
+    assert (jobs.write_operation, jobs.delete_operation) == (
+        "Microsoft.App/jobs/write", "Microsoft.App/jobs/delete")
+    assert jobs.status_kind == "containerappsjobOperationStatuses"
+    assert jobs.list_path(SUB) == f"/subscriptions/{SUB}/providers/Microsoft.App/jobs"
+    job = workload_id(f"{RG}/providers/microsoft.app/JOBS/same")
     assert job is not None and job.workload_type == jobs
-    assert str(job) == f"{RG}/providers/Microsoft.App/jobs/j1"
-    assert job != ArmId.parse(f"{RG}/providers/Microsoft.App/containerApps/j1")
+    assert job != ArmId.parse(f"{RG}/providers/Microsoft.App/containerApps/same")
+
+
+def test_a_new_workload_type_is_one_line_in_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    pools = WorkloadType("Microsoft.App/sessionPools", "sessionPoolOperationStatuses")
+    monkeypatch.setattr(ids, "WORKLOAD_TYPES", (*ids.WORKLOAD_TYPES, pools))
+    pool = workload_id(f"{RG}/providers/microsoft.app/sessionPools/p1")
+    assert pool is not None and pool.workload_type == pools
+    assert pools.write_operation == "Microsoft.App/sessionPools/write"
 
 
 # --- guids and paths -----------------------------------------------------------------------------

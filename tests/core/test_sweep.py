@@ -21,13 +21,14 @@ async def test_the_sweep_converges_every_app_from_the_list_without_reading_each(
     outs = await warden.reconcile_all([SUB])
     assert sorted(o.app or "" for o in outs) == sorted(apps)
     assert {o.result for o in outs} == {"applied"}
-    # reads: the list, one listing, the two role definitions, the reads after each PATCH
-    assert arm.count("list_apps") == 1 and arm.count("list_assignments") == 1
+    # reads: the lists (apps, jobs), one listing, the two role definitions, the reads
+    # after each PATCH
+    assert arm.count("list_apps") == 2 and arm.count("list_assignments") == 1
     assert arm.count("get_app") == 5  # only to learn each new principal after its PATCH
     arm.clear()
     again = await warden.reconcile_all([SUB])
     assert {o.result for o in again} == {"unchanged"}
-    assert arm.requests == 2 and arm.writes == 0  # the list and the listing: nothing per app
+    assert arm.requests == 3 and arm.writes == 0  # the lists and the listing: nothing per app
 
 
 async def test_the_sweep_cleans_up_the_grants_of_apps_that_are_gone(arm: FakeArm,

@@ -15,7 +15,8 @@ from demo import DEMO_POLICY, Check, DemoResult, run_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = re.compile(r"^step +\| expected +\| observed +\| ok$", re.MULTILINE)
-STEPS = ("1 create app", "2 re-tag", "3 Owner tag", "4 person's own", "5 delete app")
+STEPS = ("1 create app", "2 re-tag", "3 Owner tag", "4 person's own", "5 scheduled job",
+         "6 delete job", "7 delete app")
 
 
 def summary_rows(text: str) -> list[list[str]]:
@@ -101,7 +102,7 @@ async def test_a_wait_that_runs_out_fails_the_demo_and_ends_the_story() -> None:
     assert (first.step, first.ok) == ("1 create app", False)
     assert first.observed.startswith("timed out"), out.getvalue()
     assert [c.observed for c in result.checks if c.step != "1 create app"] == [
-        "not run: an earlier step did not finish"] * 4
+        "not run: an earlier step did not finish"] * (len(STEPS) - 1)
 
 
 def test_a_demo_without_checks_is_not_a_success() -> None:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from integration.conftest import World, running_emulator, warden_factory
+from integration.conftest import WORKLOADS, World, running_emulator, warden_factory
 
 from emulator import Emulator
 from handlers.warden import Outcome, Warden
@@ -29,8 +29,9 @@ async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
 
 
 @pytest.fixture
-async def world(emu: Emulator) -> AsyncIterator[World]:
-    async with World(emu) as w:
+async def world(emu: Emulator, request: pytest.FixtureRequest) -> AsyncIterator[World]:
+    """A person's World of container apps, or of jobs (``indirect`` parameter "job")."""
+    async with World(emu, WORKLOADS[getattr(request, "param", "app")]) as w:
         w.std = emu.seed_identity(f"{w.rg}/providers/Microsoft.ManagedIdentity/"
                                   f"userAssignedIdentities/{STD}")["id"]
         yield w

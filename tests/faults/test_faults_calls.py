@@ -6,7 +6,8 @@ identity PATCH, assignment PUTs; the PATCH's operation is never polled), then a
 re-tag (a PUT and a DELETE). A fault that outlasts azure-core's retries makes
 the outcome ``retry``; the event is delivered again (to a fresh process) until
 it is not. The end state is checked every time: converged, no duplicate, no
-foreign assignment touched, no grant lost.
+foreign assignment touched, no grant lost. The calls on the workload's own URL (its GET and
+its identity PATCH) are faulted for jobs too (``-job``).
 """
 
 from __future__ import annotations
@@ -17,16 +18,30 @@ import pytest
 
 from .conftest import TAGS, assert_converged, deliver_until_done
 
-CALLS = {
-    "get-app": ("GET", r"/containerApps/app1$"),
+CALLS = {  # {collection}: the workload's type in its URL (containerApps, jobs)
+    "get-app": ("GET", r"/{collection}/app1$"),
     "list-assignments": ("GET", r"/roleAssignments$"),
     "role-definition": ("GET", r"/roleDefinitions"),
     "standard-identity": ("GET", r"/userAssignedIdentities/std$"),
-    "identity-patch": ("PATCH", r"/containerApps/app1$"),
+    "identity-patch": ("PATCH", r"/{collection}/app1$"),
     "assignment-put": ("PUT", r"/roleAssignments/"),
     "assignment-delete": ("DELETE", r"/roleAssignments/"),
 }
 RETAG = {"grant:rg": "Reader@.", "grant:st2": "Reader@Microsoft.Storage/storageAccounts/st1"}
+OWN = ("get-app", "identity-patch")  # the calls on the workload's own URL
+
+
+def each(calls: list[str]) -> Any:
+    """Parametrise (call, world): every call on an app, the workload's own calls on a job."""
+    cases = [pytest.param(c, "app", id=c) for c in calls]
+    cases += [pytest.param(c, "job", id=f"{c}-job") for c in calls if c in OWN]
+    return pytest.mark.parametrize(("call", "world"), cases, indirect=["world"])
+
+
+def fault_point(world: Any, call: str) -> tuple[str, str]:
+    """(method, path regex) of `call` for this world's kind of workload."""
+    method, path = CALLS[call]
+    return method, path.replace("{collection}", world.kind.wtype.collection)
 
 
 async def setup_app(world: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -59,11 +74,11 @@ async def run_life(world: Any, make: Any, arm_fault: Any) -> list[int]:
     return [len(first), len(second)]
 
 
-@pytest.mark.parametrize("call", list(CALLS))
+@each(list(CALLS))
 @pytest.mark.parametrize(("status", "reset"), [(503, False), (0, True)], ids=["503", "reset"])
 async def test_lasting_fault_on_each_call_converges_on_redelivery(world, make_warden, call,
                                                                   status, reset) -> None:
-    method, path = CALLS[call]
+    method, path = fault_point(world, call)
 
     def fault() -> None:  # outlasts one delivery's retries (azure-core retries resets longer)
         world.emu.inject_fault(method, path, status or 500, "ServiceUnavailable",
@@ -73,10 +88,10 @@ async def test_lasting_fault_on_each_call_converges_on_redelivery(world, make_wa
     assert max(deliveries) >= 2, f"the fault on {call} was never met"
 
 
-@pytest.mark.parametrize("call", list(CALLS))
+@each(list(CALLS))
 async def test_brief_500_and_429_are_absorbed_within_one_delivery(world, make_warden,
                                                                   call) -> None:
-    method, path = CALLS[call]
+    method, path = fault_point(world, call)
 
     def fault() -> None:
         world.emu.inject_fault(method, path, 500, "InternalServerError", count=1)
@@ -85,12 +100,12 @@ async def test_brief_500_and_429_are_absorbed_within_one_delivery(world, make_wa
     assert await run_life(world, make_warden, fault) == [1, 1]
 
 
-@pytest.mark.parametrize("call", ["identity-patch", "assignment-put", "assignment-delete"])
+@each(["identity-patch", "assignment-put", "assignment-delete"])
 @pytest.mark.parametrize("count", [1, 5])
 async def test_write_applied_but_answer_lost_carries_on(world, make_warden, call, count) -> None:
     """ARM applies the write, the answer is a 500 (or the connection drops): the retry finds
     it done ("already exists" / already gone) and carries on."""
-    method, path = CALLS[call]
+    method, path = fault_point(world, call)
 
     def fault() -> None:
         world.emu.inject_fault(method, path, 500, "InternalServerError", count=count,

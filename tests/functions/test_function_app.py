@@ -26,10 +26,17 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEDULE = "0 0 */6 * * *"
 
 
-def seed_app(emu: Any, name: str = "web", tags: dict[str, str] | None = None) -> str:
+TYPES = {"app": "Microsoft.App/containerApps", "job": "Microsoft.App/jobs"}
+both_workloads = pytest.mark.parametrize("kind", list(TYPES))
+
+
+def seed_app(emu: Any, name: str = "web", tags: dict[str, str] | None = None,
+             kind: str = "app") -> str:
+    """A container app (or a job: `kind`), seeded without events."""
     rg = emu.seed_resource_group("rg-fn")
-    app_id = f"{rg}/providers/Microsoft.App/containerApps/{name}"
-    emu.seed_container_app(app_id, tags={"grant:rg": "Reader@."} if tags is None else tags)
+    app_id = f"{rg}/providers/{TYPES[kind]}/{name}"
+    seed = emu.seed_job if kind == "job" else emu.seed_container_app
+    seed(app_id, tags={"grant:rg": "Reader@."} if tags is None else tags)
     return app_id
 
 
@@ -59,19 +66,20 @@ def grid_event(
     )
 
 
-async def delete_as_person(emu: Any, rg: str, name: str) -> None:
-    """Delete the app the way a person would, through the SDK."""
+async def delete_as_person(emu: Any, rg: str, name: str, kind: str = "app") -> None:
+    """Delete the app (or job) the way a person would, through the SDK."""
     from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
 
     async with ContainerAppsAPIClient(
         emu.person_credential(), emu.subscription_id, polling_interval=0, **emu.client_kwargs()
     ) as client:
-        poller = await client.container_apps.begin_delete(rg, name)
+        ops = client.jobs if kind == "job" else client.container_apps
+        poller = await ops.begin_delete(rg, name)
         await poller.result()
     assert (
         emu.get(
             f"/subscriptions/{emu.subscription_id}/resourceGroups/{rg}/providers/"
-            f"Microsoft.App/containerApps/{name}"
+            f"{TYPES[kind]}/{name}"
         )
         is None
     )
@@ -180,12 +188,14 @@ def test_event_to_dict_is_the_event_grid_schema() -> None:
     }
 
 
-async def test_write_event_applies_grants_and_returns(emu: Any) -> None:
-    app_id = seed_app(emu)
-    assert await on_event(grid_event(emu, app_id)) is None
+@both_workloads
+async def test_write_event_applies_grants_and_returns(emu: Any, kind: str) -> None:
+    app_id = seed_app(emu, kind=kind)
+    write = f"{TYPES[kind]}/write"
+    assert await on_event(grid_event(emu, app_id, operation=write)) is None
     assert len(grants_of(emu, app_id)) == 1
     # Redelivery of the same kind of event: nothing left to do, still acknowledged.
-    assert await on_event(grid_event(emu, app_id)) is None
+    assert await on_event(grid_event(emu, app_id, operation=write)) is None
     assert len(grants_of(emu, app_id)) == 1
 
 
@@ -198,15 +208,17 @@ async def test_ignored_and_refused_events_are_acknowledged(emu: Any) -> None:
     assert grants_of(emu, app_id) == []
 
 
-async def test_delete_event_cleans_up_and_returns(emu: Any) -> None:
-    app_id = seed_app(emu)
-    await on_event(grid_event(emu, app_id))
+@both_workloads
+async def test_delete_event_cleans_up_and_returns(emu: Any, kind: str) -> None:
+    app_id = seed_app(emu, kind=kind)
+    await on_event(grid_event(emu, app_id, operation=f"{TYPES[kind]}/write"))
     principal = emu.get(app_id)["identity"]["principalId"]
-    await delete_as_person(emu, "rg-fn", "web")
+    assert len(grants_of(emu, app_id)) == 1
+    await delete_as_person(emu, "rg-fn", "web", kind)
     deleted = grid_event(
         emu,
         app_id,
-        operation="Microsoft.App/containerApps/delete",
+        operation=f"{TYPES[kind]}/delete",
         event_type="Microsoft.Resources.ResourceDeleteSuccess",
     )
     assert await on_event(deleted) is None
@@ -237,12 +249,14 @@ async def test_one_warden_per_worker_created_on_first_use(emu: Any) -> None:
 # -- reconcile_timer -----------------------------------------------------------------
 
 
-async def test_timer_sweeps_every_app(emu: Any) -> None:
+async def test_timer_sweeps_every_app_and_job(emu: Any) -> None:
     one = seed_app(emu, "one")
     two = seed_app(emu, "two", {"grant:rg": "Reader@."})
+    job = seed_app(emu, "one", kind="job")
     assert await reconcile_timer(TimerRequest(past_due=True)) is None
     assert len(grants_of(emu, one)) == 1
     assert len(grants_of(emu, two)) == 1
+    assert len(grants_of(emu, job)) == 1
 
 
 async def test_timer_fails_the_run_on_transient_failures(emu: Any) -> None:

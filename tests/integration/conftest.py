@@ -1,9 +1,15 @@
 """Integration fixtures: the real aio SDK over HTTPS against the in-process emulator.
 
-Apps are created and changed by a *person* (``emu.person_credential``), so the
-events the emulator produces for them are not self-caused; the Warden under
+Workloads are created and changed by a *person* (``emu.person_credential``), so
+the events the emulator produces for them are not self-caused; the Warden under
 test runs with the service identity from the emulator's managed-identity
 endpoint, exactly as in Azure.
+
+A :class:`World` works on one kind of workload: container apps by default, a
+Container Apps job with ``@both_workloads`` (the test runs once for each kind,
+``[app]`` and ``[job]``) or ``@pytest.mark.parametrize("world", ["job"],
+indirect=True)``. Its ``create_app``, ``set_tags``, ``delete_app``, ``app_id``
+and ``event`` then speak the job's own type, SDK operations and event names.
 """
 
 from __future__ import annotations
@@ -11,12 +17,14 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from emulator import Deployment, Emulator
 from handlers.azure import Arm
+from handlers.ids import WorkloadType, workload_type
 from handlers.policy import Policy
 from handlers.warden import Warden
 
@@ -84,11 +92,51 @@ async def warden_factory(emu: Emulator, *, retry_backoff_s: float = 0.02,
             await w.close()
 
 
-class World:
-    """The emulator plus a person who creates, tags and deletes apps through the SDK."""
+@dataclass(frozen=True)
+class Workload:
+    """One kind of workload as a person deploys it: its type and its SDK operations."""
 
-    def __init__(self, emu: Emulator) -> None:
+    name: str  # the test id: "app" | "job"
+    type: str  # "Microsoft.App/containerApps"
+    operations: str  # the ContainerAppsAPIClient attribute: "container_apps" | "jobs"
+    properties: dict[str, Any] = field(default_factory=dict)  # what a PUT sends
+
+    @property
+    def wtype(self) -> WorkloadType:
+        found = workload_type(self.type)
+        assert found is not None, self.type
+        return found
+
+    def op(self, verb: str) -> str:
+        """The operation name of its events: ``<type>/write``, ``<type>/delete``."""
+        return f"{self.type}/{verb}"
+
+
+APP = Workload("app", "Microsoft.App/containerApps", "container_apps")
+# A scheduled job, as the Azure CLI creates one (az containerapp job create --trigger-type
+# Schedule --cron-expression ...).
+JOB = Workload("job", "Microsoft.App/jobs", "jobs", {
+    "configuration": {"triggerType": "Schedule", "replicaTimeout": 1800,
+                      "replicaRetryLimit": 1,
+                      "scheduleTriggerConfig": {"cronExpression": "*/5 * * * *",
+                                                "parallelism": 1,
+                                                "replicaCompletionCount": 1}},
+    "template": {"containers": [{"name": "main",
+                                 "image": "mcr.microsoft.com/k8se/quickstart-jobs:latest"}]}})
+WORKLOADS = {w.name: w for w in (APP, JOB)}
+
+# Run a test once for container apps and once for jobs (where the behaviour is the same).
+both_workloads = pytest.mark.parametrize("world", list(WORKLOADS), indirect=True)
+jobs_only = pytest.mark.parametrize("world", ["job"], indirect=True)
+
+
+class World:
+    """The emulator plus a person who creates, tags and deletes workloads (container apps,
+    or jobs: `kind`) through the SDK."""
+
+    def __init__(self, emu: Emulator, kind: Workload = APP) -> None:
         self.emu = emu
+        self.kind = kind
         self.sub = emu.subscription_id
         self._apps: Any = None
         self._authz: Any = None
@@ -127,9 +175,17 @@ class World:
                 **self.emu.client_kwargs())
         return self._authz
 
+    @property
+    def ops(self) -> Any:
+        """The SDK operations of this world's kind (``container_apps`` or ``jobs``)."""
+        return getattr(self.apps, self.kind.operations)
+
     def app_id(self, name: str, rg: str = "rg1") -> str:
-        return (f"/subscriptions/{self.sub}/resourceGroups/{rg}/providers/"
-                f"Microsoft.App/containerApps/{name}")
+        return f"/subscriptions/{self.sub}/resourceGroups/{rg}/providers/{self.kind.type}/{name}"
+
+    def op(self, verb: str) -> str:
+        """The operation name of this kind's events (``Microsoft.App/jobs/delete``)."""
+        return self.kind.op(verb)
 
     def mark(self) -> int:
         return len(self.emu.events)
@@ -139,29 +195,57 @@ class World:
 
     async def create_app(self, name: str, tags: dict[str, str] | None = None, rg: str = "rg1",
                          identity: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Create (or replace) an app as the person; returns the events it produced."""
+        """Create (or replace) a workload as the person; returns the events it produced."""
         m = self.mark()
-        body: dict[str, Any] = {"location": "eastus", "tags": tags or {}, "properties": {}}
+        body: dict[str, Any] = {"location": "eastus", "tags": tags or {},
+                                "properties": dict(self.kind.properties)}
         if identity:
             body["identity"] = identity
-        poller = await self.apps.container_apps.begin_create_or_update(rg, name, body)
+        poller = await self.ops.begin_create_or_update(rg, name, body)
         await poller.result()
         return self.events_since(m)
 
     async def set_tags(self, name: str, tags: dict[str, str], rg: str = "rg1") -> list[dict]:
-        """Replace the app's tags (JSON merge patch: removed tags are sent as null)."""
+        """Replace the workload's tags (JSON merge patch: removed tags are sent as null)."""
         m = self.mark()
         old = (self.emu.get(self.app_id(name, rg)) or {}).get("tags") or {}
         patch: dict[str, Any] = {k: None for k in old if k not in tags}
         patch.update(tags)
-        poller = await self.apps.container_apps.begin_update(rg, name, {"tags": patch})
+        poller = await self.ops.begin_update(rg, name, {"tags": patch})
         await poller.result()
         return self.events_since(m)
 
     async def delete_app(self, name: str, rg: str = "rg1") -> list[dict[str, Any]]:
         m = self.mark()
-        poller = await self.apps.container_apps.begin_delete(rg, name)
+        poller = await self.ops.begin_delete(rg, name)
         await poller.result()
+        return self.events_since(m)
+
+    def seed(self, app_id: str, tags: dict[str, str] | None = None,
+             identity: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A finished workload of this world's kind, made without events (``emu.seed_*``)."""
+        seed = self.emu.seed_job if self.kind is JOB else self.emu.seed_container_app
+        return seed(app_id, tags=tags, identity=identity)
+
+    async def set_identity(self, name: str, identity: dict[str, Any], rg: str = "rg1"
+                           ) -> list[dict[str, Any]]:
+        """PATCH the workload's identity block as the person; returns the events it produced."""
+        m = self.mark()
+        poller = await self.ops.begin_update(rg, name, {"identity": identity})
+        await poller.result()
+        return self.events_since(m)
+
+    async def put_tags(self, app_id: str, tags: dict[str, str]) -> list[dict[str, Any]]:
+        """The Tags API's PUT (replace every tag) on the workload as the person; returns the
+        events it produced."""
+        from azure.core.rest import HttpRequest
+
+        m = self.mark()
+        url = (f"{self.emu.endpoint}{app_id}/providers/Microsoft.Resources/tags/default"
+               "?api-version=2021-04-01")
+        resp = await self.apps.send_request(HttpRequest("PUT", url,
+                                                        json={"properties": {"tags": tags}}))
+        assert resp.status_code == 200, resp.text()
         return self.events_since(m)
 
     def principal(self, name: str, rg: str = "rg1") -> str | None:
@@ -190,10 +274,12 @@ class World:
             principal_type="ServicePrincipal"))
         return name
 
-    def event(self, app_id: str, *, op: str = "Microsoft.App/containerApps/write",
+    def event(self, app_id: str, *, op: str | None = None,
               event_type: str = "Microsoft.Resources.ResourceWriteSuccess",
               uri: str | None = None, oid: str | None = None) -> dict[str, Any]:
-        """An Event Grid schema event as the subscription system topic sends it."""
+        """An Event Grid schema event as the subscription system topic sends it (`op`:
+        this kind's write by default)."""
+        op = op or self.op("write")
         oid = oid or self.emu.person_oid("alice")
         return {
             "id": str(uuid.uuid4()), "topic": f"/subscriptions/{self.sub}",
@@ -215,8 +301,11 @@ async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
 
 
 @pytest.fixture
-async def world(emu: Emulator) -> AsyncIterator[World]:
-    async with World(emu) as w:
+async def world(emu: Emulator, request: pytest.FixtureRequest) -> AsyncIterator[World]:
+    """A World of container apps, or of the kind a test parametrises it with ("app",
+    "job": see ``both_workloads``)."""
+    kind = WORKLOADS[getattr(request, "param", "app")]
+    async with World(emu, kind) as w:
         yield w
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from emulator import Deployment, EmulatorThread
 
-from .test_warden_cli import app_id, event, lines, run
+from .test_warden_cli import app_id, both_workloads, event, lines, run, seed
 
 OTHER_SUB = "7d1c9e53-8f0a-4c2b-9d3e-5a6b7c8d9e0f"
 
@@ -159,7 +159,7 @@ def test_a_transient_failure_of_one_subscription_is_75_not_2(emu: Any, tmp_path:
 
 
 def delete_as_person(emu: Any, resource_id: str) -> None:
-    """DELETE a container app over HTTPS as a person, and wait until it is gone."""
+    """DELETE a container app or job over HTTPS as a person, and wait until it is gone."""
     request = urllib.request.Request(
         f"{emu.endpoint}{resource_id}?api-version=2024-03-01", method="DELETE",
         headers={"Authorization": f"Bearer {emu.person_token('alice')}"})
@@ -174,8 +174,10 @@ def delete_as_person(emu: Any, resource_id: str) -> None:
 # -- plan ----------------------------------------------------------------------------------
 
 
-def test_plan_of_an_app_that_never_existed_says_not_found(emu: Any, tmp_path: Path) -> None:
-    target = app_id(emu, "never-was")
+@both_workloads
+def test_plan_of_an_app_that_never_existed_says_not_found(emu: Any, tmp_path: Path,
+                                                         kind: str) -> None:
+    target = app_id(emu, "never-was", kind)
     emu.clear_log()
     p = run(emu, "plan", target, tmp=tmp_path)
     assert p.returncode == 2, (p.stdout, p.stderr)
@@ -185,10 +187,11 @@ def test_plan_of_an_app_that_never_existed_says_not_found(emu: Any, tmp_path: Pa
     assert emu.count(kind="write") == 0
 
 
-def test_plan_of_a_deleted_app_with_grants_left_plans_their_cleanup(emu: Any,
-                                                                    tmp_path: Path) -> None:
-    target = app_id(emu, "was-here")
-    emu.seed_container_app(target, tags={"grant:rg": "Reader@."})
+@both_workloads
+def test_plan_of_a_deleted_app_with_grants_left_plans_their_cleanup(emu: Any, tmp_path: Path,
+                                                                    kind: str) -> None:
+    target = app_id(emu, "was-here", kind)
+    seed(emu, target, {"grant:rg": "Reader@."})
     f = tmp_path / "events.json"
     f.write_text(json.dumps(event(emu, target)))
     assert run(emu, "handle", str(f), tmp=tmp_path).returncode == 0

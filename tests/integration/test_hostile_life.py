@@ -1,5 +1,6 @@
 """A whole app life cycle as a person drives it, against the emulator: the holes issue 12
-found, each checked over the wire (the real SDK, ARM's answers, the events ARM emits)."""
+found, each checked over the wire (the real SDK, ARM's answers, the events ARM emits), for
+container apps and jobs alike."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from azure.core.rest import HttpRequest
 from emulator import Deployment
 from handlers.model import description_for
 
-from .conftest import READER, World
+from .conftest import READER, World, both_workloads
+
+pytestmark = both_workloads
 
 ROOT = Path(__file__).resolve().parents[2]
 UAMI = "providers/Microsoft.ManagedIdentity/userAssignedIdentities"
@@ -117,10 +120,7 @@ async def test_switching_the_system_identity_off_revokes_the_old_principals_gran
     [out] = await warden.handle_payload(await world.create_app("app1", {"grant:rg": f"{READER}@."}))
     old = world.principal("app1")
     assert out.result == "applied" and old
-    poller = await world.apps.container_apps.begin_update(
-        "rg1", "app1", {"identity": {"type": "None"}})
-    await poller.result()
-    events = world.events_since(0)[-1:]
+    events = (await world.set_identity("app1", {"type": "None"}))[-1:]
     planned = await warden.plan_app(world.app_id("app1"))
     assert planned.result == "applied" and any("revoke" in c for c in planned.changes)
     [out] = await warden.handle_payload(events)
@@ -165,5 +165,6 @@ async def test_thousands_of_copies_of_one_event_are_one_convergence(
     world.emu.clear_log()
     outs = await warden.handle_payload([event] * 2000)
     assert {o.result for o in outs} == {"applied"} and len(outs) == 2000
-    assert world.emu.count(method="GET", path_contains="/containerApps/app1") <= 2
+    assert world.emu.count(method="GET",
+                           path_contains=f"/{world.kind.wtype.collection}/app1") <= 2
     assert world.emu.count(kind="write") == 2  # one identity PATCH, one grant

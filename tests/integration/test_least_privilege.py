@@ -28,7 +28,7 @@ from handlers.ids import ArmId
 from handlers.model import Assignment
 from handlers.policy import Policy
 
-from .conftest import BLOB_READER, READER, World, service_warden
+from .conftest import APP, BLOB_READER, JOB, READER, Workload, World, service_warden
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = json.loads(ROLES_FILE.read_text(encoding="utf-8"))
@@ -45,17 +45,22 @@ def outcome_text(outcome: Any) -> str:
 Scenario = Callable[[World, str, tuple[str, ...]], Awaitable[str | None]]
 
 
-async def app_gets_identity_and_grant(world: World, name: str,
-                                      omit: tuple[str, ...]) -> str | None:
-    """A new app with a grant tag: the service enables its system identity (a PATCH) and
-    grants. None when applied, else the outcome."""
-    warden = service_warden(world.emu, Policy(), omit_actions=omit)
-    try:
-        [out] = await warden.handle_payload(
-            await world.create_app(name, {"grant:rg": f"{READER}@."}))
-    finally:
-        await warden.close()
-    return None if out.result == "applied" and world.principal(name) else outcome_text(out)
+def gets_identity_and_grant(kind: Workload) -> Scenario:
+    """A new workload of `kind` with a grant tag, created by a person: its write event
+    reaches the service, which enables the system identity (a PATCH of the app or job) and
+    grants. The scenario answers None when applied, else the outcome."""
+    async def scenario(world: World, name: str, omit: tuple[str, ...]) -> str | None:
+        warden = service_warden(world.emu, Policy(), omit_actions=omit)
+        try:
+            async with World(world.emu, kind) as person:
+                [out] = await warden.handle_payload(
+                    await person.create_app(name, {"grant:rg": f"{READER}@."}))
+                principal = person.principal(name)
+        finally:
+            await warden.close()
+        return None if out.result == "applied" and principal else outcome_text(out)
+
+    return scenario
 
 
 async def app_gets_standard_identity(world: World, name: str,
@@ -72,28 +77,11 @@ async def app_gets_standard_identity(world: World, name: str,
     return None if out.result == "applied" and attached else outcome_text(out)
 
 
-async def job_gets_identity(world: World, name: str, omit: tuple[str, ...]) -> str | None:
-    """The service's ARM layer enables a job's system identity, as it does for apps."""
-    job = f"{world.rg}/providers/Microsoft.App/jobs/{name}"
-    world.emu.seed_resource(job, {"location": "eastus", "identity": {"type": "None"}})
-    warden = service_warden(world.emu, Policy(), omit_actions=omit)
-    arm = warden.arm
-    assert isinstance(arm, Arm)
-    try:
-        await arm.patch_app(ArmId.parse(job), {"identity": {"type": "SystemAssigned"}})
-        after = await arm.get_app(ArmId.parse(job)) or {}
-    except Exception as e:  # noqa: BLE001 - the refusal is the result
-        return str(e)
-    finally:
-        await warden.close()
-    return None if (after.get("identity") or {}).get("type") == "SystemAssigned" else str(after)
-
-
 SCENARIOS: dict[str, tuple[Scenario, str]] = {
     # custom role action -> (scenario, the action ARM names when it is missing)
-    "Microsoft.App/containerApps/write": (app_gets_identity_and_grant,
+    "Microsoft.App/containerApps/write": (gets_identity_and_grant(APP),
                                           "Microsoft.App/containerApps/write"),
-    "Microsoft.App/jobs/write": (job_gets_identity, "Microsoft.App/jobs/write"),
+    "Microsoft.App/jobs/write": (gets_identity_and_grant(JOB), "Microsoft.App/jobs/write"),
     "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action": (
         app_gets_standard_identity,
         "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"),

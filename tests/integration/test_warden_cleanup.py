@@ -1,10 +1,13 @@
-"""Cleanup: delete, late writes, re-created apps, and the reconcile sweep."""
+"""Cleanup: delete, late writes, re-created workloads, and the reconcile sweep, for container
+apps and jobs alike."""
 
 from __future__ import annotations
 
 from handlers.model import description_for
 
-from .conftest import BLOB_READER, READER
+from .conftest import BLOB_READER, READER, both_workloads
+
+pytestmark = both_workloads
 
 TWO = {"grant:rg": f"{READER}@.",
        "grant:blob": f"{BLOB_READER}@Microsoft.Storage/storageAccounts/st1"}
@@ -46,7 +49,7 @@ async def test_delete_then_recreate_keeps_new_grants_revokes_old(world, warden):
 async def test_delete_of_app_outside_managed_groups_is_ignored(world, make_warden):
     warden = make_warden(resource_groups=("prod-*",))
     [out] = await warden.handle_payload(world.event(
-        world.app_id("x"), op="Microsoft.App/containerApps/delete",
+        world.app_id("x"), op=world.op("delete"),
         event_type="Microsoft.Resources.ResourceDeleteSuccess"))
     assert out.result == "ignored"
 
@@ -66,8 +69,8 @@ async def test_reconcile_sweep_converges_and_collects_garbage(world, warden):
     keep, gone = world.app_id("keep"), world.app_id("gone")
     await warden.handle_payload(await world.create_app("gone", TWO))
     await world.delete_app("gone")  # its delete event is lost
-    world.emu.seed_container_app(keep, tags={"grant:rg": f"{READER}@."})
-    world.emu.seed_container_app(world.app_id("other"), tags={})
+    world.seed(keep, tags={"grant:rg": f"{READER}@."})
+    world.seed(world.app_id("other"), tags={})
     hand_principal = world.emu.seed_principal()
     hand = await world.hand_assign(world.rg, READER, hand_principal)
     outs = await warden.reconcile_all([world.sub])
@@ -81,7 +84,7 @@ async def test_reconcile_sweep_converges_and_collects_garbage(world, warden):
 
 
 async def test_reconcile_lists_subscriptions_when_none_given(world, warden, monkeypatch):
-    world.emu.seed_container_app(world.app_id("a"), tags={"grant:rg": f"{READER}@."})
+    world.seed(world.app_id("a"), tags={"grant:rg": f"{READER}@."})
     world.emu.clear_log()
     outs = await warden.reconcile_all()
     assert any(r.path.rstrip("/") == "/subscriptions" for r in world.emu.request_log)

@@ -1,4 +1,5 @@
-"""The CLI as users run it: ``python -m handlers ...`` in a subprocess against the emulator."""
+"""The CLI as users run it: ``python -m handlers ...`` in a subprocess against the emulator,
+for container apps and jobs (``[app]`` / ``[job]``)."""
 
 from __future__ import annotations
 
@@ -41,16 +42,29 @@ def run(emu: Any, *args: str, policy: str | None = None, tmp: Path | None = None
                           capture_output=True, text=True, timeout=60, input=stdin)
 
 
-def app_id(emu: Any, name: str) -> str:
+TYPES = {"app": "Microsoft.App/containerApps", "job": "Microsoft.App/jobs"}
+both_workloads = pytest.mark.parametrize("kind", list(TYPES))
+
+
+def app_id(emu: Any, name: str, kind: str = "app") -> str:
     return (f"/subscriptions/{emu.subscription_id}/resourceGroups/rg1/providers/"
-            f"Microsoft.App/containerApps/{name}")
+            f"{TYPES[kind]}/{name}")
+
+
+def seed(emu: Any, target: str, tags: dict[str, str]) -> None:
+    """A workload of the type `target` names, seeded without events."""
+    if "/Microsoft.App/jobs/" in target:
+        emu.seed_job(target, tags=tags)
+    else:
+        emu.seed_container_app(target, tags=tags)
 
 
 def event(emu: Any, target: str) -> dict[str, Any]:
+    wtype = TYPES["job"] if "/Microsoft.App/jobs/" in target else TYPES["app"]
     return {"id": str(uuid.uuid4()), "topic": f"/subscriptions/{emu.subscription_id}",
             "subject": target, "eventType": "Microsoft.Resources.ResourceWriteSuccess",
             "eventTime": "2026-01-01T00:00:00Z", "dataVersion": "2", "metadataVersion": "1",
-            "data": {"operationName": "Microsoft.App/containerApps/write", "resourceUri": target,
+            "data": {"operationName": f"{wtype}/write", "resourceUri": target,
                      "status": "Succeeded", "subscriptionId": emu.subscription_id,
                      "correlationId": str(uuid.uuid4()),
                      "claims": {"http://schemas.microsoft.com/identity/claims/objectidentifier":
@@ -61,9 +75,10 @@ def lines(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
-def test_handle_applies_then_replay_is_unchanged(emu, tmp_path):
-    target = app_id(emu, "cli1")
-    emu.seed_container_app(target, tags={"grant:rg": "Reader@."})
+@both_workloads
+def test_handle_applies_then_replay_is_unchanged(emu, tmp_path, kind):
+    target = app_id(emu, "cli1", kind)
+    seed(emu, target, {"grant:rg": "Reader@."})
     f = tmp_path / "events.json"
     f.write_text(json.dumps([event(emu, target), {"not": "an event"}]))
     p = run(emu, "handle", str(f), tmp=tmp_path)
@@ -119,9 +134,10 @@ def test_dry_run_env_writes_nothing(emu, tmp_path):
     assert emu.count(kind="write") == 0
 
 
-def test_plan_prints_changes_and_writes_nothing(emu, tmp_path):
-    target = app_id(emu, "cli4")
-    emu.seed_container_app(target, tags={"grant:rg": "Reader@."})
+@both_workloads
+def test_plan_prints_changes_and_writes_nothing(emu, tmp_path, kind):
+    target = app_id(emu, "cli4", kind)
+    seed(emu, target, {"grant:rg": "Reader@."})
     emu.clear_log()
     p = run(emu, "plan", target, tmp=tmp_path)
     assert p.returncode == 0, p.stderr
@@ -129,17 +145,19 @@ def test_plan_prints_changes_and_writes_nothing(emu, tmp_path):
     assert out["app"] == target and out["changes"]
     assert emu.count(kind="write") == 0
     p = run(emu, "plan", "/subscriptions/x/resourceGroups/rg1", tmp=tmp_path)
-    assert p.returncode == 2 and "not a container app id" in p.stderr
+    assert p.returncode == 2 and "not a container app or job id" in p.stderr
+    assert "Microsoft.App/jobs/<name>" in p.stderr
 
 
 def test_reconcile_sweeps_the_subscription(emu, tmp_path):
-    target = app_id(emu, "cli5")
-    emu.seed_container_app(target, tags={"grant:rg": "Reader@."})
+    app, job = app_id(emu, "cli5"), app_id(emu, "cli5", "job")
+    seed(emu, app, {"grant:rg": "Reader@."})
+    seed(emu, job, {"grant:rg": "Reader@."})
     p = run(emu, "reconcile", "--subscription", emu.subscription_id, tmp=tmp_path)
     assert p.returncode == 0, p.stderr
     results = {o["app"]: o["result"] for o in lines(p.stdout)}
-    assert results[target] == "applied"
-    assert "reconcile" in p.stderr
+    assert results[app] == results[job] == "applied"
+    assert "reconcile: sweeping container apps and jobs" in p.stderr
 
 
 @pytest.mark.parametrize("cmd", ["", "handle", "plan", "reconcile", "serve", "demo", "emulator"])
@@ -148,3 +166,11 @@ def test_help_exits_zero(cmd):
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "usage" in p.stdout.lower()
+
+
+@pytest.mark.parametrize("cmd", ["", "plan", "reconcile"])
+def test_help_names_container_apps_and_jobs(cmd):
+    p = subprocess.run([sys.executable, "-m", "handlers", *([cmd] if cmd else []), "--help"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    text = " ".join(p.stdout.split())
+    assert "container app" in text.lower() and "job" in text, text

@@ -1,8 +1,13 @@
-"""Call economy (issue 5), asserted through the emulator's request log."""
+"""Call economy (issue 5), asserted through the emulator's request log, for container apps
+and jobs alike."""
 
 from __future__ import annotations
 
-from .conftest import BLOB_READER, READER
+from handlers.ids import WORKLOAD_TYPES
+
+from .conftest import BLOB_READER, READER, both_workloads
+
+pytestmark = both_workloads
 
 TWO = {"grant:rg": f"{READER}@.",
        "grant:blob": f"{BLOB_READER}@Microsoft.Storage/storageAccounts/st1"}
@@ -25,7 +30,7 @@ async def test_templated_identity_created_once_per_resource_group(world, make_wa
     world.emu.seed_resource_group("rg2")
     apps = [world.app_id(f"app{i}", rg="rg1" if i % 2 else "rg2") for i in range(100)]
     for app_id in apps:
-        world.emu.seed_container_app(app_id, tags={"grant:rg": f"{READER}@."})
+        world.seed(app_id, tags={"grant:rg": f"{READER}@."})
     world.emu.clear_log()
     outs = await warden.handle_payload([world.event(a) for a in apps])
     assert {o.result for o in outs} == {"applied"}, [o for o in outs if o.result != "applied"][:1]
@@ -77,7 +82,7 @@ async def test_self_caused_event_costs_no_request(world, warden):
     mark = world.mark()
     await warden.handle_payload(events)
     own = [e for e in world.events_since(mark)
-           if e["data"]["operationName"].lower() == "microsoft.app/containerapps/write"]
+           if e["data"]["operationName"].lower() == world.op("write").lower()]
     assert own, "the warden's own PATCH produced no event"
     world.emu.clear_log()
     outs = await warden.handle_payload(own)
@@ -101,7 +106,7 @@ async def test_role_definitions_and_identities_looked_up_once(world, make_warden
 async def test_burst_of_deletes_shares_one_subscription_listing(world, warden):
     apps = [world.app_id(f"app{i}") for i in range(10)]
     for app_id in apps:
-        world.emu.seed_container_app(app_id, tags={"grant:rg": f"{READER}@."})
+        world.seed(app_id, tags={"grant:rg": f"{READER}@."})
     await warden.handle_payload([world.event(a) for a in apps])
     assert len(world.assignments()) == 10
     deletes = []
@@ -118,10 +123,15 @@ async def test_burst_of_deletes_shares_one_subscription_listing(world, warden):
 async def test_sweep_reads_the_subscription_once_not_per_app(world, warden):
     apps = [world.app_id(f"app{i}") for i in range(4)]
     for app_id in apps:
-        world.emu.seed_container_app(app_id, tags={"grant:rg": f"{READER}@."})
+        world.seed(app_id, tags={"grant:rg": f"{READER}@."})
     await warden.reconcile_all([world.sub])
     world.emu.clear_log()
     outs = await warden.reconcile_all([world.sub])
     assert [o.result for o in outs] == ["unchanged"] * 4
     assert world.emu.count(kind="write") == 0
+    # one list per workload type (the 4 workloads on 2 pages of 2, the other type's empty
+    # one) and one listing of the role assignments: nothing per workload
+    lists = -(-len(apps) // 2) + len(WORKLOAD_TYPES) - 1
+    assert world.emu.count(path_contains=world.kind.type) == -(-len(apps) // 2)
+    assert world.emu.count() == lists + listing_pages(world)
     assert not any("principalid" in str(r.query).lower() for r in world.emu.request_log)

@@ -1,4 +1,5 @@
-"""Every row of the contract's event table, end to end through the real SDK."""
+"""Every row of the contract's event table, end to end through the real SDK, for container
+apps and jobs alike (``[app]`` / ``[job]``)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import uuid
 
 from handlers.model import description_for
 
-from .conftest import BLOB_READER, READER
+from .conftest import BLOB_READER, READER, both_workloads
 
 GRANTS = {"grant:blob": f"{BLOB_READER}@Microsoft.Storage/storageAccounts/st1",
           "grant:rg": f"{READER}@."}
 
 
+@both_workloads
 async def test_app_write_event_attaches_identity_and_grants(world, make_warden):
     uami = world.emu.seed_identity(
         f"{world.rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/std")["id"]
@@ -33,6 +35,7 @@ async def test_app_write_event_attaches_identity_and_grants(world, make_warden):
     assert any(c.startswith(f"grant {BLOB_READER} on ") for c in out.changes)
 
 
+@both_workloads
 async def test_existing_user_assigned_identity_is_kept(world, make_warden):
     own = world.emu.seed_identity(
         f"{world.rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/own")["id"]
@@ -48,6 +51,7 @@ async def test_existing_user_assigned_identity_is_kept(world, make_warden):
     assert keys == {own.lower(), std.lower()}
 
 
+@both_workloads
 async def test_tags_write_event_reconciles(world, warden):
     await world.create_app("app1")
     app_id = world.app_id("app1")
@@ -59,6 +63,7 @@ async def test_tags_write_event_reconciles(world, warden):
     assert len(world.assignments(world.principal("app1"))) == 1
 
 
+@both_workloads
 async def test_resource_notifications_events(world, warden):
     await world.create_app("app1", {"grant:rg": f"{READER}@."})
     app_id = world.app_id("app1")
@@ -66,7 +71,7 @@ async def test_resource_notifications_events(world, warden):
           "eventType": "Microsoft.ResourceNotifications.Resources.CreatedOrUpdated",
           "eventTime": "2026-01-01T00:00:00Z", "dataVersion": "1", "metadataVersion": "1",
           "data": {"resourceInfo": {"id": app_id, "name": "app1",
-                                    "type": "Microsoft.App/containerApps", "location": "eastus",
+                                    "type": world.kind.type, "location": "eastus",
                                     "tags": {}, "properties": {}},
                    "operationalInfo": {"resourceEventTime": "2026-01-01T00:00:00Z"},
                    "apiVersion": "2026-01-01"}}
@@ -82,6 +87,7 @@ async def test_resource_notifications_events(world, warden):
         a["properties"]["description"] != description_for(app_id) for a in world.assignments())
 
 
+@both_workloads
 async def test_cloudevents_schema_write(world, warden):
     events = await world.create_app("app1", {"grant:rg": f"{READER}@."})
     eg = events[0]
@@ -91,6 +97,7 @@ async def test_cloudevents_schema_write(world, warden):
     assert out.result == "applied"
 
 
+@both_workloads
 async def test_delete_event_cleans_up(world, warden):
     events = await world.create_app("app1", GRANTS)
     await warden.handle_payload(events)
@@ -99,22 +106,28 @@ async def test_delete_event_cleans_up(world, warden):
     assert out.result == "deleted" and len(out.changes) == 2
     assert world.assignments() == []
     [out] = await warden.handle_payload(world.event(
-        world.app_id("app1"), op="Microsoft.App/containerApps/delete",
+        world.app_id("app1"), op=world.op("delete"),
         event_type="Microsoft.Resources.ResourceDeleteSuccess"))
     assert out.result == "deleted" and list(out.changes) == []
 
 
+@both_workloads
 async def test_other_events_are_ignored_without_arm_requests(world, warden):
     app_id = world.app_id("app1")
+    child = {"app": "authConfigs/current", "job": "detectors/d1"}[world.kind.name]
     items = [
         world.event(app_id, event_type="Microsoft.Resources.ResourceWriteFailure",
                     op="Microsoft.Resources/tags/write"),
         world.event(app_id, event_type="Microsoft.Resources.ResourceWriteCancel"),
         world.event(app_id, event_type="Microsoft.Resources.ResourceActionSuccess",
-                    op="Microsoft.App/containerApps/listSecrets/action"),
-        world.event(f"{app_id}/authConfigs/current",
-                    op="Microsoft.App/containerApps/authConfigs/write"),
+                    op=world.op("listSecrets/action")),
+        world.event(app_id, event_type="Microsoft.Resources.ResourceDeleteFailure",
+                    op=world.op("delete")),
+        world.event(f"{app_id}/{child}", op=world.op(f"{child.split('/')[0]}/write")),
         world.event(world.storage, op="Microsoft.Storage/storageAccounts/write"),
+        # the operation names the other workload type than the resource
+        world.event(app_id, op=("Microsoft.App/jobs/write" if world.kind.name == "app"
+                                else "Microsoft.App/containerApps/write")),
     ]
     world.emu.clear_log()
     outs = await warden.handle_payload(items)
@@ -122,20 +135,22 @@ async def test_other_events_are_ignored_without_arm_requests(world, warden):
     assert world.emu.count() == 0
 
 
+@both_workloads
 async def test_malformed_item_refused_rest_of_batch_goes_on(world, warden):
     events = await world.create_app("app1", {"grant:rg": f"{READER}@."})
     bad = world.event(world.app_id("app1"))
-    bad["data"]["resourceUri"] = "/subscriptions/x/../containerApps/evil"
+    bad["data"]["resourceUri"] = f"/subscriptions/x/../{world.kind.type}/evil"
     outs = await warden.handle_payload([42, bad, *events])
     assert [o.result for o in outs] == ["refused", "refused", "applied"]
     assert outs[0].error and outs[1].error
 
 
+@both_workloads
 async def test_case_insensitive_ids_are_the_same_app(world, warden):
     events = await world.create_app("app1", {"grant:rg": f"{READER}@."})
     [out] = await warden.handle_payload(events)
     assert out.result == "applied"
     upper = world.app_id("app1").replace("resourceGroups", "RESOURCEGROUPS").replace(
-        "Microsoft.App/containerApps", "microsoft.app/containerapps").replace("rg1", "RG1")
+        world.kind.type, world.kind.type.upper()).replace("rg1", "RG1")
     [out] = await warden.handle_payload(world.event(upper))
     assert out.result == "unchanged", out

@@ -1,10 +1,13 @@
-"""Transient and permanent failures, throttling: retry, exit 75, converge on redelivery."""
+"""Transient and permanent failures, throttling: retry, exit 75, converge on redelivery,
+for container apps and jobs alike."""
 
 from __future__ import annotations
 
 from handlers.warden import exit_code
 
-from .conftest import READER
+from .conftest import READER, both_workloads
+
+pytestmark = both_workloads
 
 ONE = {"grant:rg": f"{READER}@."}
 
@@ -32,11 +35,12 @@ async def test_transient_errors_are_retried_within_budget(world, warden):
 async def test_contract_transient_cases_give_retry(world, warden):
     app_id = world.app_id("app1")
     events = await world.create_app("app1", ONE)
+    path = f"{world.kind.wtype.collection}/app1$"
     cases = [
-        ("GET", r"containerApps/app1$", 403, "AuthorizationFailed"),
-        ("PATCH", r"containerApps/app1$", 403, "AuthorizationFailed"),
-        ("PATCH", r"containerApps/app1$", 409, "AnotherOperationInProgress"),
-        ("PATCH", r"containerApps/app1$", 408, "RequestTimeout"),
+        ("GET", path, 403, "AuthorizationFailed"),
+        ("PATCH", path, 403, "AuthorizationFailed"),
+        ("PATCH", path, 409, "AnotherOperationInProgress"),
+        ("PATCH", path, 408, "RequestTimeout"),
         ("PUT", r"roleAssignments", 400, "PrincipalNotFound"),
     ]
     for method, path, status, code in cases:
@@ -50,7 +54,8 @@ async def test_contract_transient_cases_give_retry(world, warden):
 
 async def test_permanent_app_failure_is_reported_not_retried(world, warden):
     events = await world.create_app("app1", ONE)
-    world.emu.inject_fault("PATCH", r"containerApps/app1$", 400, "InvalidRequestContent")
+    world.emu.inject_fault("PATCH", f"{world.kind.wtype.collection}/app1$", 400,
+                           "InvalidRequestContent")
     [out] = await warden.handle_payload(events)
     assert out.result == "refused" and "400" in out.error
     assert exit_code([out]) == 0
@@ -74,7 +79,7 @@ async def test_role_assignment_limit_is_refused(world, warden):
 async def test_throttled_burst_converges_in_one_delivery(world, warden):
     apps = [world.app_id(f"app{i}") for i in range(10)]
     for app_id in apps:
-        world.emu.seed_container_app(app_id, tags=ONE)
+        world.seed(app_id, tags=ONE)
     world.emu.set_write_bucket(5, 10)
     world.emu.clear_log()
     outs = await warden.handle_payload([world.event(a) for a in apps])

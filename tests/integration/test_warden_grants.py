@@ -1,4 +1,5 @@
-"""Grants, refusals, ownership, policy switches: end to end against the emulator."""
+"""Grants, refusals, ownership, policy switches: end to end against the emulator, for
+container apps and jobs alike."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import uuid
 
 from handlers.model import description_for
 
-from .conftest import BLOB_READER, READER
+from .conftest import BLOB_READER, READER, both_workloads
+
+pytestmark = both_workloads
 
 
 def refused_tags(out) -> dict[str, str]:

@@ -1,8 +1,8 @@
-"""Grants in a subscription other than the app's own (one that allowed_scopes names).
+"""Grants in a subscription other than the workload's own (one that allowed_scopes names).
 
 A subscription-scope list of role assignments returns only that subscription's,
 so cleanup, revokes and the sweep must search every subscription the policy
-names literally, besides the app's own.
+names literally, besides the workload's own. For container apps and jobs alike.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 from handlers.ids import ArmId
 from handlers.model import description_for
 
-from .conftest import READER
+from .conftest import READER, both_workloads
+
+pytestmark = both_workloads
 
 OTHER = "0e7e0e7e-1111-4222-8333-944444444444"
 SHARED = f"/subscriptions/{OTHER}/resourceGroups/shared"
@@ -109,7 +111,7 @@ async def test_sweep_collects_garbage_in_other_subscription(world, make_warden):
 async def test_sweep_of_several_apps_lists_the_other_subscription_once(world, make_warden):
     warden = setup(world, make_warden)
     for i in range(3):
-        world.emu.seed_container_app(world.app_id(f"app{i}"), tags=BOTH)
+        world.seed(world.app_id(f"app{i}"), tags=BOTH)
     outs = await warden.reconcile_all([world.sub])
     assert [o.result for o in outs] == ["applied"] * 3
     world.emu.clear_log()

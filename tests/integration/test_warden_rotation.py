@@ -1,11 +1,13 @@
 """Over the wire: grants follow the app's principal (issue 12.5) and a standard identity that
-cannot be created never blocks the grants (issue 12.6)."""
+cannot be created never blocks the grants (issue 12.6), for container apps and jobs alike."""
 
 from __future__ import annotations
 
 from handlers.model import description_for
 
-from .conftest import READER
+from .conftest import READER, both_workloads
+
+pytestmark = both_workloads
 
 
 def ours(world, app_id: str) -> list[dict]:
@@ -14,12 +16,8 @@ def ours(world, app_id: str) -> list[dict]:
 
 
 async def switch_identity(world, name: str, kind: str) -> list[dict]:
-    """A person switches the app's identity (a PATCH); the events it produced."""
-    mark = world.mark()
-    poller = await world.apps.container_apps.begin_update(
-        "rg1", name, {"identity": {"type": kind}})
-    await poller.result()
-    return world.events_since(mark)
+    """A person switches the app's (or job's) identity (a PATCH); the events it produced."""
+    return await world.set_identity(name, {"type": kind})
 
 
 async def test_identity_switched_off_by_a_person_old_grant_revoked_on_the_event(

@@ -17,14 +17,18 @@ from azure.eventgrid.aio import EventGridPublisherClient
 READER = "Reader"
 
 
-def seed_app(emu: Any, name: str, tags: dict[str, str]) -> str:
+def seed_app(emu: Any, name: str, tags: dict[str, str], kind: str = "app") -> str:
+    """A container app (or a job: `kind`), seeded without events."""
     rg = emu.seed_resource_group("rg-web")
-    app_id = f"{rg}/providers/Microsoft.App/containerApps/{name}"
-    emu.seed_container_app(app_id, tags=tags)
+    wtype = "Microsoft.App/jobs" if kind == "job" else "Microsoft.App/containerApps"
+    app_id = f"{rg}/providers/{wtype}/{name}"
+    (emu.seed_job if kind == "job" else emu.seed_container_app)(app_id, tags=tags)
     return app_id
 
 
 def write_event(emu: Any, app_id: str) -> dict[str, Any]:
+    wtype = "Microsoft.App/jobs" if "/Microsoft.App/jobs/" in app_id else (
+        "Microsoft.App/containerApps")
     return {
         "id": str(uuid.uuid4()),
         "topic": f"/subscriptions/{emu.subscription_id}",
@@ -34,7 +38,7 @@ def write_event(emu: Any, app_id: str) -> dict[str, Any]:
         "dataVersion": "2",
         "metadataVersion": "1",
         "data": {
-            "operationName": "Microsoft.App/containerApps/write",
+            "operationName": f"{wtype}/write",
             "resourceUri": app_id,
             "status": "Succeeded",
             "subscriptionId": emu.subscription_id,
@@ -49,10 +53,11 @@ def grants_of(emu: Any, app_id: str) -> list[dict[str, Any]]:
     return [a for a in emu.role_assignments() if a["properties"]["principalId"] == principal]
 
 
+@pytest.mark.parametrize("kind", ["app", "job"])
 async def test_write_event_is_applied_then_unchanged(
-    emu: Any, real_warden: Any, make_client: Any
+    emu: Any, real_warden: Any, make_client: Any, kind: str
 ) -> None:
-    app_id = seed_app(emu, "web", {"grant:rg": f"{READER}@."})
+    app_id = seed_app(emu, "web", {"grant:rg": f"{READER}@."}, kind)
     client = await make_client(real_warden)
     resp = await client.post("/api/events", json=[write_event(emu, app_id)])
     assert resp.status == 200

@@ -171,7 +171,8 @@ def test_tags_write_on_a_storage_account_is_ignored() -> None:
         )
     )
     assert (event.kind, event.app_id) == ("ignored", None)
-    assert "not a workload (Microsoft.App/containerApps)" in (event.reason or "")
+    assert "not a workload (Microsoft.App/containerApps, Microsoft.App/jobs)" in (
+        event.reason or "")
 
 
 def test_tags_write_on_a_resource_group_is_ignored() -> None:
@@ -537,11 +538,18 @@ def test_canonical_app_id_fixes_casing_of_fixed_words_and_subscription() -> None
         APP.replace("Microsoft.App", "Microsoft.Web"),
         APP + "/",
         APP.replace("app1", ".."),
-        f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.App/jobs/j1",
+        f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.App/jobs/j1/executions/e1",
+        f"/subscriptions/{SUB}/providers/Microsoft.App/jobs/j1",
     ],
 )
-def test_canonical_app_id_is_none_for_anything_but_a_container_app(value: object) -> None:
+def test_canonical_app_id_is_none_for_anything_but_a_workload(value: object) -> None:
     assert canonical_app_id(value) is None
+
+
+def test_canonical_app_id_of_a_job_keeps_the_jobs_type() -> None:
+    raw = f"/subscriptions/{SUB.upper()}/resourcegroups/rg/providers/microsoft.app/JOBS/j1"
+    assert canonical_app_id(raw) == (
+        f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.App/jobs/j1")
 
 
 def test_arm_path_problem_accepts_a_plain_id() -> None:
