@@ -11,14 +11,12 @@ real output. The README's sections on these commands are this transcript
 
 from __future__ import annotations
 
-import json
 import os
 import ssl
 import subprocess
 import sys
 import tempfile
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -72,16 +70,6 @@ def _cli(emu: Any, workdir: Path, *args: str) -> tuple[int, str, str]:
     return p.returncode, p.stdout, p.stderr
 
 
-def _event(emu: Any, app: str) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "topic": f"/subscriptions/{emu.subscription_id}",
-            "subject": app, "eventType": "Microsoft.Resources.ResourceWriteSuccess",
-            "eventTime": "2026-01-01T00:00:00Z", "dataVersion": "2", "metadataVersion": "1",
-            "data": {"operationName": "Microsoft.App/containerApps/write", "resourceUri": app,
-                     "status": "Succeeded", "subscriptionId": emu.subscription_id,
-                     "claims": {"http://schemas.microsoft.com/identity/claims/"
-                                "objectidentifier": emu.person_oid("alice")}}}
-
-
 def transcript() -> list[tuple[str, str, int, str]]:
     """(section, shown command, exit code, output) of every step, run now."""
     from emulator import EmulatorThread
@@ -106,8 +94,7 @@ def transcript() -> list[tuple[str, str, int, str]]:
             "grant:shared": f"Reader@{shared}"})["id"]
         emu.seed_role_assignment(rg, MONITORING_READER, emu.get(web)["identity"]["principalId"])
         old = emu.seed_container_app(f"{apps}/old", tags={"grant:rg": "Reader@."})["id"]
-        (work / "events.json").write_text(json.dumps([_event(emu, web), _event(emu, old)]))
-        code, _, err = _cli(emu, work, "handle", "events.json")
+        code, _, err = _cli(emu, work, "reconcile")  # the service converges both
         assert code == 0, err
         _delete_as_person(emu, old)
         emu.seed_container_app(f"{apps}/api", tags={"grant:rg": "Reader@."})

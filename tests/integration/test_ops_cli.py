@@ -341,6 +341,9 @@ def _seed_for_release(t: Tenant, wtype: str) -> tuple[str, str, str, str, str]:
     t.converge(app, policy=STD_POLICY)
     assert len(t.ours(app)) == 2
     person = t.person_assigns(rg, MONITORING_READER, t.principal(app))
+    # a look-alike: aca-warden's description, but not its deterministic name
+    t.emu.seed_role_assignment(rg, READER, t.principal(app), description=description_for(
+        ArmId.parse(app)))
     return app, std, other, person, rg
 
 
@@ -349,6 +352,9 @@ def test_release_shows_then_removes_only_its_own_and_opts_out(tenant: Tenant,
                                                               wtype: str) -> None:
     t = tenant
     app, std, other, person, _ = _seed_for_release(t, wtype)
+    [lookalike] = [a for a in t.ours(app) if a["properties"]["roleDefinitionId"].endswith(
+        READER) and a["name"] != assignment_name(
+        ArmId.parse(app), t.principal(app), READER, t.rg())]
     before = t.emu.get(app)
     revisions = len(t.emu.store.revisions.get(app.lower(), []))
     t.emu.clear_log()
@@ -359,14 +365,15 @@ def test_release_shows_then_removes_only_its_own_and_opts_out(tenant: Tenant,
     assert "would tag warden:ignore=true (opt out)" in p.stdout
     assert "would revoke Reader on" in p.stdout and "would detach identity" in p.stdout
     assert "left alone: Monitoring Reader on" in p.stdout
-    assert t.emu.count(kind="write") == 0 and len(t.ours(app)) == 2
+    assert t.emu.count(kind="write") == 0 and len(t.ours(app)) == 3
 
     mark = len(t.emu.events)
     p = t.cli("release", app, "--detach-identities", "--yes", policy=STD_POLICY)
     assert p.returncode == 0, p.stderr
     assert "done: revoke Reader on" in p.stdout and "done: tag warden:ignore=true" in p.stdout
     after = t.emu.get(app)
-    assert t.ours(app) == [] and person.lower() in t.assignment_ids()
+    assert [a["name"] for a in t.ours(app)] == [lookalike["name"]]  # only it is left
+    assert person.lower() in t.assignment_ids()
     assert after["tags"] == {**before["tags"], "warden:ignore": "true"}
     assert {ArmId.parse(k) for k in after["identity"]["userAssignedIdentities"]} == {
         ArmId.parse(other)}
@@ -386,7 +393,7 @@ def test_release_shows_then_removes_only_its_own_and_opts_out(tenant: Tenant,
     assert t.emu.count(kind="write") == 0
     # and so is a person's later write: the app is opted out
     t.converge(app, policy=STD_POLICY)
-    assert t.ours(app) == [] and t.emu.count(kind="write") == 0
+    assert len(t.ours(app)) == 1 and t.emu.count(kind="write") == 0
 
     p = t.cli("release", app, "--detach-identities", "--yes", policy=STD_POLICY)
     assert p.returncode == 0 and "nothing to do" in p.stdout
@@ -420,7 +427,7 @@ def test_release_a_resource_group_or_a_subscription(tenant: Tenant) -> None:
     assert p.returncode == 2 and "'nope'" in p.stderr
 
 
-def test_release_that_arm_refuses_exits_non_zero_and_names_the_app(tenant: Tenant) -> None:
+def test_release_that_arm_fails_exits_75_or_1_names_the_app_and_reruns(tenant: Tenant) -> None:
     t = tenant
     app = t.workload("web", {"grant:rg": "Reader@."})
     t.converge(app)
@@ -428,6 +435,9 @@ def test_release_that_arm_refuses_exits_non_zero_and_names_the_app(tenant: Tenan
     p = t.cli("release", app, "--yes")
     assert p.returncode == 75 and "web" in p.stderr and "run the command again" in p.stderr
     t.emu.clear_faults()
+    t.emu.inject_fault("DELETE", r"roleAssignments/", 403, "AuthorizationFailed", count=1)
+    p = t.cli("release", app, "--yes")  # refused for good: exit 1, named
+    assert p.returncode == 1 and "web" in p.stderr and "AuthorizationFailed" in p.stderr
     p = t.cli("release", app, "--yes")  # idempotent: the rerun finishes it
     assert p.returncode == 0, p.stderr
     assert t.ours(app) == [] and t.emu.get(app)["tags"]["warden:ignore"] == "true"

@@ -30,7 +30,7 @@ from handlers.warden import Warden
 # library's. The integration suite's World lives one level up.
 if str(Path(__file__).resolve().parents[1]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from integration.conftest import World
+from integration.conftest import WORKLOADS, World
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_VALUE = "s3cr3t-" + uuid.uuid4().hex
@@ -95,16 +95,17 @@ async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
         yield e
 
 
-async def test_scenarios_at_debug_leak_nothing(emu, caplog, capsys) -> None:
+@pytest.mark.parametrize("kind", list(WORKLOADS))  # a container app, a job
+async def test_scenarios_at_debug_leak_nothing(emu, caplog, capsys, kind) -> None:
     tokens = record_tokens(emu)
     caplog.set_level(logging.DEBUG)  # root: every logger, azure-core and azure-identity too
-    world = World(emu)
+    world = World(emu, WORKLOADS[kind])
     outcomes = []
     arm = Arm.from_env(emu.env)
     arm.retry_backoff_s = 0.01
     warden = Warden(Policy(), arm)
     try:
-        poller = await world.apps.container_apps.begin_create_or_update(
+        poller = await world.ops.begin_create_or_update(
             "rg1", "app1", {"location": "eastus", "tags": TAGS, "properties": SECRET_APP})
         await poller.result()
         assert SECRET_VALUE in json.dumps(emu.store.resources)  # stored, so it could leak
@@ -121,7 +122,7 @@ async def test_scenarios_at_debug_leak_nothing(emu, caplog, capsys) -> None:
         outcomes += await warden.reconcile_all([emu.subscription_id])
         await world.delete_app("app1")
         outcomes += await warden.handle_payload([with_claims(world.event(
-            app_id, op="Microsoft.App/containerApps/delete",
+            app_id, op=world.op("delete"),
             event_type="Microsoft.Resources.ResourceDeleteSuccess"))])
     finally:
         await warden.close()
