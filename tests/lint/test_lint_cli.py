@@ -600,3 +600,32 @@ def test_azapi_body_tags_as_a_json_string(capsys, tmp_path: Path) -> None:
     rc, lines, _ = lint(capsys, str(path))
     assert rc == 1 and len(lines) == 1
     assert ": grant:x: role Contributor" in lines[0]
+
+
+def test_a_new_workload_type_in_the_ids_table_is_linted_too(
+        capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from handlers import ids
+
+    pools = ids.WorkloadType("Microsoft.App/sessionPools", "sessionPoolOperationStatuses")
+    monkeypatch.setattr(ids, "WORKLOAD_TYPES", (*ids.WORKLOAD_TYPES, pools))
+    template = tmp_path / "pool.json"
+    template.write_text(json.dumps({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/"
+                   "deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+        "resources": [{"type": "microsoft.app/SESSIONPOOLS", "apiVersion": "2024-03-01",
+                       "name": "pool", "tags": {"grant:all": "Owner@."}}]}, indent=2))
+    bicep = tmp_path / "pool.bicep"
+    bicep.write_text("resource pool 'Microsoft.App/sessionPools@2024-03-01' = {\n"
+                     "  name: 'pool'\n  tags: {\n    'grant:all': 'Owner@.'\n  }\n}\n")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"format_version": "1.2", "resource_changes": [
+        {"address": "azapi_resource.pool", "mode": "managed", "type": "azapi_resource",
+         "name": "pool", "change": {"actions": ["create"], "after": {
+             "type": "Microsoft.App/sessionPools@2024-03-01", "name": "pool",
+             "parent_id": "/subscriptions/s1/resourceGroups/rg1",
+             "tags": {"grant:all": "Owner@."}}, "after_unknown": {}}}]}, indent=2))
+    rc, lines, err = lint(capsys, str(template), str(bicep), str(plan))
+    assert rc == 1, err
+    assert heads(lines) == [f"{template}:10: grant:all", f"{bicep}:4: grant:all",
+                            f"{plan}:18: grant:all"]
+    assert all("privilege floor" in line for line in lines)
