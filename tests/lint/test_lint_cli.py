@@ -399,6 +399,28 @@ def test_bad_policy_is_usage_naming_file_and_key(capsys, tmp_path: Path) -> None
     assert rc == 2 and "none.toml" in err
 
 
+def test_a_policy_the_service_would_refuse_is_usage(capsys, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = tmp_path / "owner.toml"
+    policy.write_text('[grants]\nallowed_roles = ["Owner"]\n')
+    rc, lines, err = lint(capsys, ARM_CLEAN, "--policy", str(policy))
+    assert rc == 2 and lines == []
+    assert f"error: policy {policy}: grants.allowed_roles" in err and "Owner" in err
+    monkeypatch.setenv("WARDEN_POLICY", str(policy))  # the service's own policy: the same
+    rc, lines, err = lint(capsys, ARM_CLEAN)
+    assert rc == 2 and lines == [] and "privilege floor" in err
+
+
+def test_the_policy_reviews_warnings_go_to_stderr(capsys, tmp_path: Path) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text('[grants]\nallowed_roles = ["Owner", "Reader"]\n'
+                      '[apps]\nresource_groups = []\n')
+    rc, lines, err = lint(capsys, ARM_CLEAN, "--policy", str(policy))
+    assert rc == 1 and lines and not any("warning" in line for line in lines)
+    assert f"warning: policy {policy}: apps.resource_groups is empty" in err
+    assert f"warning: policy {policy}: grants.allowed_roles: 'Owner'" in err
+
+
 @pytest.mark.parametrize("args", [[], ["--no-such-option", ARM], [ARM, "--resource-group", "a/b"]])
 def test_bad_options_are_usage(capsys, args: list[str]) -> None:
     rc, _, err = lint(capsys, *args)
