@@ -21,14 +21,15 @@ caller may do: list its subscriptions (filtered to those it has access in), read
 tenant-level resource providers, operations and role definitions.
 
 Action patterns match as Azure matches them: case-insensitive, ``*`` matches
-any run of characters (``/`` included), and a ``/*/`` in the middle also
-matches a single ``/`` (``Microsoft.App/containerApps/*/write`` allows
-``Microsoft.App/containerApps/write``).
+any run of characters (``/`` included), and each ``/*/`` also matches a single
+``/`` (``Microsoft.App/containerApps/*/write`` allows
+``Microsoft.App/containerApps/write``; ``Microsoft.App/*/*/write`` allows
+``Microsoft.App/write``). :func:`action_matches` is its own code, not the
+service's (``handlers.grants``), so that the emulator checks the service.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -119,16 +120,36 @@ def operation_for(method: str, path: str) -> Operation:
     return Operation(_join(namespace, types, verb), shown)
 
 
-@lru_cache(maxsize=4096)
-def _pattern(pattern: str) -> re.Pattern[str]:
-    parts = []
-    for i, chunk in enumerate(pattern.strip().split("/*/")):
-        if i:
-            parts.append("/(?:.*/)?")  # "/*/" in the middle: any run, or just "/"
-        parts.append(".*".join(re.escape(p) for p in chunk.split("*")))
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+def _fold(char: str) -> str:
+    """A character as case-insensitive matching sees it (s, S and the long s U+017F alike)."""
+    lower = char.lower()
+    return lower.upper() if len(lower) == 1 else char
 
 
+@lru_cache(maxsize=65536)  # a few roles' patterns against a few hundred actions
 def action_matches(pattern: str, action: str) -> bool:
-    """Azure's action matching (role permissions and ``ActionMatches``)."""
-    return _pattern(pattern).fullmatch(action) is not None
+    """Azure's action matching (role permissions and ``ActionMatches``).
+
+    Read the pattern left to right, keeping every place in `action` where what has
+    been read so far can end: a letter moves each place one on when it matches
+    (case-insensitively); ``*`` reaches every place from the first one on; a ``*``
+    between two ``/`` may also vanish with the ``/`` after it (each ``/*/`` also
+    matches a single ``/``, adjacent ones too).
+    """
+    text = [_fold(c) for c in action]
+    chars = pattern.strip()
+    ends = {0}
+    i = 0
+    while i < len(chars) and ends:
+        if chars[i] != "*":
+            ends = {j + 1 for j in ends if j < len(text) and text[j] == _fold(chars[i])}
+            i += 1
+            continue
+        star = set(range(min(ends), len(text) + 1))
+        if 0 < i < len(chars) - 1 and chars[i - 1] == chars[i + 1] == "/":
+            ends = ends | {j + 1 for j in star if j < len(text) and text[j] == "/"}
+            i += 2
+        else:
+            ends = star
+            i += 1
+    return len(text) in ends

@@ -325,6 +325,7 @@ async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], 
     one the identity can read. One that is malformed, missing or unreadable is named and
     skipped; the others are swept.
     """
+    from handlers.ids import ArmId
     from handlers.ops.tenant import given_subscriptions
 
     given, source = given_subscriptions(args.subscriptions)
@@ -337,8 +338,11 @@ async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], 
             continue
         if o.app is None:  # malformed, or the subscriptions could not be listed
             problems.append(f"{o.error}{where}")
-        elif o.app.count("/") == 2:  # /subscriptions/<id>: its sweep was refused
-            problems.append(f"cannot sweep subscription {o.app.rsplit('/', 1)[-1]}{where}: "
+            continue
+        swept = ArmId.try_parse(o.app)
+        if swept is not None and swept.subscription and swept.parent == ArmId.parse("/"):
+            # /subscriptions/<id>: its sweep was refused
+            problems.append(f"cannot sweep subscription {swept.subscription}{where}: "
                             f"not found, or not readable by this identity: {o.error}")
     counts: dict[str, int] = {}
     for o in outcomes:

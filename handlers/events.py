@@ -49,6 +49,7 @@ from handlers.ids import (
     WorkloadType,
     arm_path_problem,
     workload_id,
+    workload_operation,
     workload_type,
 )
 
@@ -295,14 +296,14 @@ def _operation(event_type: str, operation: str) -> tuple[EventKind, WorkloadType
     type the operation names or None for the Tags API, whether the resource is the
     tags resource); kind "ignored" for anything the table does not list."""
     lowered, op = event_type.lower(), operation.lower()
-    owner, _, verb = op.rpartition("/")
     if lowered == WRITE_SUCCESS.lower() and op == _TAGS_WRITE:
         return "write", None, True
     if lowered == DELETE_SUCCESS.lower() and op == _TAGS_DELETE:
         return "write", None, True
-    wtype = workload_type(owner)
-    if wtype is None:
+    found = workload_operation(op)
+    if found is None:
         return "ignored", None, False
+    wtype, verb = found
     if lowered in (WRITE_SUCCESS.lower(), WRITE_FAILURE.lower()) and verb == "write":
         return "write", wtype, False
     if lowered == DELETE_SUCCESS.lower() and verb == "delete":

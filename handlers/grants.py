@@ -327,15 +327,17 @@ def _pattern_re(pattern: str) -> re.Pattern[str]:
             out += "(?:.*/)?" + re.escape(after[1:])
         else:
             out += ".*" + re.escape(after)
-    return re.compile(out, re.IGNORECASE)
+    return re.compile(out, re.IGNORECASE | re.DOTALL)
 
 
 def pattern_matches(pattern: str, operation: str) -> bool:
     """Azure's action matching: case-insensitive; ``*`` matches any characters (``/`` too).
 
-    A ``/*/`` in the middle also matches a single ``/``: Microsoft documents
-    ``Microsoft.App/containerApps/*/write`` (Container Apps Contributor) as able to
-    create apps, that is, to do ``Microsoft.App/containerApps/write``.
+    Each ``/*/`` also matches a single ``/``, adjacent ones too (``*/*/*/*`` is
+    ``*/*``): Microsoft documents ``Microsoft.App/containerApps/*/write`` (Container
+    Apps Contributor) as able to create apps, that is, to do
+    ``Microsoft.App/containerApps/write``. The emulator's ``action_matches`` is
+    independent code held to the same rule (``tests/fuzz/test_fuzz_actions.py``).
     """
     return _pattern_re(pattern.strip()).fullmatch(operation) is not None
 

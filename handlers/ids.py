@@ -28,14 +28,19 @@ derive from the table, so a new workload type is one line there.
 
 The one :func:`arm_path_problem` (what makes a string unusable as an ARM
 path, checked before anything becomes part of a URL) and the one
-:func:`is_guid` live here too.
+:func:`is_guid` live here too, and so does every other look inside an id or a
+resource type: :func:`split_type`, :func:`workload_operation`, and, for ids that
+infrastructure code writes with parts known only at deployment (``lint``),
+:func:`resource_path` and :func:`scope_parts`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 __all__ = [
     "KNOWN_TYPES",
@@ -44,10 +49,16 @@ __all__ = [
     "WorkloadType",
     "arm_path_problem",
     "is_guid",
+    "resource_path",
+    "scope_parts",
+    "split_type",
     "subscription_in_path",
     "workload_id",
+    "workload_operation",
     "workload_type",
 ]
+
+Piece = TypeVar("Piece")  # a part of a path that is not text (a template value only known later)
 
 
 @dataclass(frozen=True)
@@ -321,6 +332,17 @@ def workload_type(type_name: str) -> WorkloadType | None:
     return None
 
 
+def workload_operation(operation: str) -> tuple[WorkloadType, str] | None:
+    """The workload type and verb (``write``, ``delete``) of an operation name such as
+    ``microsoft.app/JOBS/write`` (any case), else None."""
+    wanted = operation.lower()
+    for w in WORKLOAD_TYPES:
+        for verb, name in (("write", w.write_operation), ("delete", w.delete_operation)):
+            if name.lower() == wanted:
+                return w, verb
+    return None
+
+
 def workload_id(value: object) -> ArmId | None:
     """The workload `value` is the id of (a top-level resource of a :data:`WORKLOAD_TYPES`
     type in a resource group), else None: children, other types, malformed ids."""
@@ -337,3 +359,81 @@ def subscription_in_path(path: str) -> str:
         return ""
     rest = path[at + len(marker):]
     return rest.split("/", 1)[0].lower()
+
+
+def split_type(resource_type: str) -> tuple[str, tuple[str, ...]]:
+    """A resource type's namespace and type names, outermost first:
+    ``Microsoft.Storage/storageAccounts/blobServices`` -> ``("Microsoft.Storage",
+    ("storageAccounts", "blobServices"))``; a string without ``/`` has no type names."""
+    namespace, *names = resource_type.split("/")
+    return namespace, tuple(names)
+
+
+def resource_path(resource_type: str,
+                  names: Sequence[str | Piece]) -> tuple[str | Piece, ...] | None:
+    """The segments below its scope of the id of a resource of `resource_type` named
+    `names` (one per type name): ``("providers", namespace, type, name[, type, name ...])``.
+
+    Names may be pieces that are not text (known later); a text name may hold several,
+    as templates name a child resource (``"st/default"`` for
+    ``Microsoft.Storage/storageAccounts/blobServices``). None when the names do not pair
+    up with the type names.
+    """
+    namespace, types = split_type(resource_type)
+    if len(types) != len(names):
+        flat: list[str | Piece] = []
+        for name in names:
+            flat.extend(name.split("/") if isinstance(name, str) else [name])
+        names = flat
+    if not types or len(types) != len(names):
+        return None
+    path: list[str | Piece] = ["providers", namespace]
+    for type_name, name in zip(types, names, strict=True):
+        path += [type_name, name]
+    return tuple(path)
+
+
+def _segments(parts: Iterable[str | Piece]) -> list[tuple[str | Piece, ...]]:
+    """The ``/``-separated segments of a path written as text and other pieces (each piece
+    stays in the segment it is written in; adjacent text merges, empty text drops)."""
+    segments: list[tuple[str | Piece, ...]] = []
+    current: list[str | Piece] = []
+
+    def add(piece: str | Piece) -> None:
+        if isinstance(piece, str) and current and isinstance(current[-1], str):
+            current[-1] = current[-1] + piece
+        elif piece != "":
+            current.append(piece)
+
+    for part in parts:
+        if not isinstance(part, str):
+            add(part)
+            continue
+        first, *rest = part.split("/")
+        add(first)
+        for text in rest:
+            segments.append(tuple(current))
+            current = []
+            add(text)
+    segments.append(tuple(current))
+    return segments[1:] if segments and segments[0] == () else segments
+
+
+def scope_parts(path: Iterable[str | Piece]) -> tuple[tuple[str | Piece, ...] | None,
+                                                      tuple[str | Piece, ...] | None]:
+    """The subscription and the resource group that a path names, each as the pieces it
+    is written in, None where the path names none: the scope of an id that is only
+    partly known, such as ``["/subscriptions/", <sub>, "/resourceGroups/rg-", <env>]``
+    -> ``((<sub>,), ("rg-", <env>))``."""
+    segments = _segments(path)
+
+    def keyword(index: int, word: str) -> bool:
+        """Whether segment `index` is `word` (any case) and a non-empty segment follows."""
+        if len(segments) <= index + 1 or segments[index + 1] == ():
+            return False
+        text = segments[index][0] if len(segments[index]) == 1 else None
+        return isinstance(text, str) and text.lower() == word
+
+    if not keyword(0, "subscriptions"):
+        return None, None
+    return segments[1], (segments[3] if keyword(2, "resourcegroups") else None)

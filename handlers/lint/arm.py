@@ -25,10 +25,10 @@ from handlers.lint.armexpr import ExpressionError, evaluate, is_expression, lite
 from handlers.lint.files import load_json
 from handlers.lint.jsonlines import JObject, line_of
 from handlers.lint.model import (
-    WORKLOAD_TYPES,
     Report,
     TagEntry,
     Workload,
+    declared_workload,
     entries,
     mentions_prefix,
 )
@@ -228,10 +228,10 @@ def _walk(template: _Template, path: str, report: Report, prefix: str, depth: in
             continue  # `existing` (language version 2.0): not deployed here
         if template.value(_get(resource, "condition")[0]) is False:
             continue  # a condition that is false whatever the deployment says
-        kind = resource_type.lower()
-        if kind in WORKLOAD_TYPES:
-            report.workloads.append(_workload(template, path, resource, WORKLOAD_TYPES[kind]))
-        elif kind == "microsoft.resources/deployments":
+        workload = declared_workload(resource_type)
+        if workload is not None:
+            report.workloads.append(_workload(template, path, resource, workload.type))
+        elif resource_type.lower() == "microsoft.resources/deployments":
             _nested(template, path, resource, report, prefix, depth)
 
 

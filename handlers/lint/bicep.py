@@ -28,7 +28,7 @@ from handlers.lint import arm
 from handlers.lint import bicepsyntax as syn
 from handlers.lint.bicepeval import Evaluator
 from handlers.lint.files import parse_json, read_text
-from handlers.lint.model import WORKLOAD_TYPES, LintError, Report, TagEntry, Workload, entries
+from handlers.lint.model import LintError, Report, TagEntry, Workload, declared_workload, entries
 from handlers.lint.model import mentions_prefix as _mentions
 from handlers.lint.values import (
     Partial,
@@ -78,11 +78,11 @@ class _File(Evaluator):
         resource_type = self.eval(element.children[2])
         if not isinstance(resource_type, str):
             return
-        arm_type = WORKLOAD_TYPES.get(resource_type.split("@")[0].lower())
-        if arm_type is None:
+        workload = declared_workload(resource_type)
+        if workload is None:
             return
         line = syn.line(element.children[1], syn.line(element, 1))
-        self.each(element.children[-1], lambda config: self.workload(config, arm_type, line))
+        self.each(element.children[-1], lambda config: self.workload(config, workload.type, line))
 
     def workload(self, config: Any, arm_type: str, line: int) -> None:
         props = {str(k): (v, ln) for k, v, ln in syn.pairs(config)}

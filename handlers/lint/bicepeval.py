@@ -14,7 +14,9 @@ from typing import Any
 
 from lark import Token, Tree
 
+from handlers.ids import split_type
 from handlers.lint import bicepsyntax as syn
+from handlers.lint.model import arm_type
 from handlers.lint.values import (
     Obj,
     Partial,
@@ -104,24 +106,25 @@ class Evaluator:
         name = self.eval(props.get("name"))
         if not isinstance(resource_type, str):
             return Unknown(f"resource '{ident}'")
-        arm_type = resource_type.split("@")[0]
+        rtype = arm_type(resource_type)
         names: list[Value] = [name]
         parent = props.get("parent")
         prefix: Value = self.placement.group_id
         if parent is not None:
             parent_value = self.eval(parent)
             parent_id = member(parent_value, "id")
-            if isinstance(parent_id, str | Text):
-                return Partial({"id": join([parent_id, "/", arm_type.rsplit("/", 1)[-1], "/",
-                                            name]), "name": name, "type": arm_type},
+            child_type = split_type(rtype)[1][-1:]  # what a child adds to its parent's id
+            if isinstance(parent_id, str | Text) and child_type:
+                return Partial({"id": join([parent_id, "/", child_type[0], "/", name]),
+                                "name": name, "type": rtype},
                                (Unknown(f"resource '{ident}'"),))
             return Unknown(f"resource '{ident}' (its parent is {describe(parent_value)})")
         if "scope" in props:
             scope_id = member(self.eval(props["scope"]), "id")
             if scope_id is not None:
                 prefix = scope_id
-        return Partial({"id": resource_id(prefix, arm_type, names), "name": name,
-                        "type": arm_type},
+        return Partial({"id": resource_id(prefix, rtype, names), "name": name,
+                        "type": rtype},
                        (Unknown(f"resource '{ident}'"),))
 
     # -- expressions -----------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Prints one line per finding, ``FILE:LINE: TAG: reason``, sorted by file and
 line, and a summary on stderr. Exit codes: 0 no findings, 1 findings ("not
 checked" lines count: lint fails closed, so a tag it cannot see is never taken
-as passed), 2 usage (an unreadable or unparsable FILE, a bad policy or
-option); the files that can be read are still checked and printed.
+as passed), 2 usage (an unreadable or unparsable FILE, a policy the service
+would refuse to start with, a bad option); the files that can be read are still
+checked and printed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from handlers.lint.check import Checker
 from handlers.lint.files import parse_json, read_text
 from handlers.lint.model import Finding, LintError, Report
 from handlers.lint.values import Placement, has_stand_in
-from handlers.policy import Policy, load_policy, parse_policy
+from handlers.policy import Policy, load_policy, read_policy_file
+from handlers.review import review_policy
 
 __all__ = ["Result", "build_parser", "lint_files", "main", "run"]
 
@@ -52,7 +54,8 @@ example:
 exit codes:
   0   no findings
   1   findings (refused grants, unknown roles, "not checked" tags)
-  2   usage: a FILE that is missing or cannot be parsed, a bad policy or option
+  2   usage: a FILE that is missing or cannot be parsed, a policy the service would
+      refuse, a bad option
 """
 
 
@@ -67,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ARM template (.json), Bicep file (.bicep) or Terraform plan JSON")
     parser.add_argument("--policy", metavar="FILE",
                         help="the policy file (default: WARDEN_POLICY, else ./policy.toml, "
-                        "else every default)")
+                        "else every default), reviewed as the service reviews its own: one "
+                        "the service would refuse is a usage error; warnings go to stderr")
     parser.add_argument("--arm", action="store_true",
                         help="look up roles that are not built-in in ARM (credential and "
                         "endpoint as for the service: WARDEN_ARM_ENDPOINT, azure-identity)")
@@ -86,16 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _policy(path: str | None) -> Policy:
-    if path is None:
-        return load_policy()
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise PolicyError(f"policy {path}: cannot read it: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise PolicyError(f"policy {path}: not UTF-8 text") from None
-    return parse_policy(text, path)
+    """The policy lint checks against, reviewed as the service reviews its own at start:
+    PolicyError for one the service would refuse; the review's warnings go to stderr."""
+    policy = load_policy() if path is None else read_policy_file(path)
+    for warning in review_policy(policy):
+        sys.stderr.write(f"warning: {warning}\n")
+    return policy
 
 
 def _read(path: str, report: Report, prefix: str, placement: Placement,

@@ -11,24 +11,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from handlers.ids import WorkloadType, workload_type
 from handlers.lint.values import Partial, Placement, Unknown, Value, describe, origins_of, shown
 
 __all__ = [
-    "WORKLOAD_TYPES",
+    "TERRAFORM_TYPES",
     "Finding",
     "LintError",
     "Report",
     "TagEntry",
     "Workload",
+    "arm_type",
+    "declared_workload",
     "entries",
     "mentions_prefix",
 ]
 
-# ARM type (lower-case) -> as Azure spells it
-WORKLOAD_TYPES = {
-    "microsoft.app/containerapps": "Microsoft.App/containerApps",
-    "microsoft.app/jobs": "Microsoft.App/jobs",
+# The workload types (handlers.ids.WORKLOAD_TYPES) under the names Terraform's azurerm
+# provider gives them; azapi_resource, Bicep and ARM JSON name the ARM type itself.
+TERRAFORM_TYPES = {
+    "azurerm_container_app": "Microsoft.App/containerApps",
+    "azurerm_container_app_job": "Microsoft.App/jobs",
 }
+
+
+def arm_type(declared: str) -> str:
+    """The ARM type of a type as Bicep and azapi declare it, ``@apiVersion`` and all
+    (``Microsoft.App/jobs@2024-03-01`` -> ``Microsoft.App/jobs``)."""
+    return declared.partition("@")[0]
+
+
+def declared_workload(declared: str) -> WorkloadType | None:
+    """The workload type a resource declares: an ARM type, with Bicep's and azapi's
+    ``@apiVersion`` or without (``Microsoft.App/jobs@2024-03-01``), or a Terraform
+    resource type of :data:`TERRAFORM_TYPES`; None for any other type."""
+    return workload_type(TERRAFORM_TYPES.get(declared) or arm_type(declared))
 
 
 @dataclass(frozen=True)
@@ -48,7 +65,7 @@ class Workload:
 
     file: str
     line: int
-    type: str  # as in WORKLOAD_TYPES' values
+    type: str  # the ARM type, as Azure spells it (handlers.ids.WORKLOAD_TYPES)
     name: Value
     placement: Placement
     location: Value

@@ -21,15 +21,11 @@ from typing import Any
 
 from handlers.ids import ArmId
 from handlers.lint.jsonlines import JObject, line_of
-from handlers.lint.model import WORKLOAD_TYPES, Report, TagEntry, Workload
+from handlers.lint.model import TERRAFORM_TYPES, Report, TagEntry, Workload, declared_workload
 from handlers.lint.values import Placement, Unknown, Value, placement_of
 
 __all__ = ["is_plan", "read_plan"]
 
-_AZURERM = {
-    "azurerm_container_app": "Microsoft.App/containerApps",
-    "azurerm_container_app_job": "Microsoft.App/jobs",
-}
 _COMPUTED = "computed by Terraform"
 _AFTER_APPLY = "after apply"
 
@@ -69,11 +65,10 @@ def _changes(doc: Mapping[str, Any]) -> Iterator[tuple[Any, Any, Any]]:
 
 def _arm_type(entry: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
     tf_type = entry.get("type")
-    if tf_type in _AZURERM:
-        return _AZURERM[str(tf_type)]
-    if tf_type == "azapi_resource" and isinstance(after.get("type"), str):
-        return WORKLOAD_TYPES.get(after["type"].split("@")[0].lower())
-    return None
+    declared = tf_type if tf_type in TERRAFORM_TYPES else after.get("type") \
+        if tf_type == "azapi_resource" else None
+    workload = declared_workload(declared) if isinstance(declared, str) else None
+    return workload.type if workload is not None else None
 
 
 def _known(after: Mapping[str, Any], unknown: Any, key: str) -> Value:

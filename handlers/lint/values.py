@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from handlers.ids import resource_path, scope_parts
+
 __all__ = [
     "Obj",
     "Partial",
@@ -222,53 +224,30 @@ def resource_id(prefix: Value, resource_type: Value, names: list[Value]) -> Valu
     """``{prefix}/providers/{namespace}/{type}/{name}[/{type}/{name}...]``."""
     if not isinstance(resource_type, str) or "/" not in resource_type:
         return Unknown(f"a resource id of type {describe(resource_type)}")
-    namespace, *types = resource_type.split("/")
-    if len(types) != len(names):
-        # "Microsoft.Storage/storageAccounts/blobServices" with one name "st/default"
-        flat: list[Value] = []
-        for name in names:
-            flat.extend(name.split("/") if isinstance(name, str) else [name])
-        names = flat
-    if len(types) != len(names):
+    path = resource_path(resource_type, names)
+    if path is None:
         return Unknown(f"a resource id of {resource_type} with {len(names)} names")
-    parts: list[Value] = [prefix, "/providers/", namespace]
-    for t, n in zip(types, names, strict=True):
-        parts += ["/", t, "/", n]
+    parts: list[Value] = [prefix]
+    for segment in path:
+        parts += ["/", segment]
     return join(parts)
 
 
 def placement_of(scope_id: Value, outer: Placement, what: str) -> Placement:
     """The placement of a scope object's id (``resourceGroup('rg2')``); unknown parts get
     stand-ins named after `what`."""
-    segments: list[Value] = []
-    if isinstance(scope_id, str):
-        segments = scope_id.strip("/").split("/")
-    elif isinstance(scope_id, Text):
-        current: list[Value] = []
-        for part in scope_id.parts:
-            if isinstance(part, Unknown):
-                current.append(part)
-                continue
-            pieces = part.split("/")
-            current.append(pieces[0])
-            for piece in pieces[1:]:
-                segments.append(join(current))
-                current = [piece]
-        segments.append(join(current))
-        segments = segments[1:] if segments and segments[0] == "" else segments
+    parts = [scope_id] if isinstance(scope_id, str) else \
+        list(scope_id.parts) if isinstance(scope_id, Text) else []
+    subscription, group = scope_parts(parts)
 
-    def at(index: int, default: str, label: str) -> str:
-        if len(segments) <= index:
-            return default
-        value = segments[index]
-        return value if isinstance(value, str) else stand_in(f"{{{label} of {what}}}")
+    def named(pieces: tuple[Value, ...] | None, label: str) -> str:
+        value = join(list(pieces or ()))
+        return value if pieces and isinstance(value, str) else \
+            stand_in(f"{{{label} of {what}}}")
 
-    if len(segments) >= 2 and str(segments[0]).lower() == "subscriptions":
-        sub = at(1, outer.subscription, "subscription")
-        if len(segments) >= 4 and str(segments[2]).lower() == "resourcegroups":
-            return Placement(sub, at(3, outer.resource_group, "resourceGroup"), outer.location)
-        return Placement(sub, stand_in(f"{{resourceGroup of {what}}}"), outer.location)
-    return Placement(outer.subscription, stand_in(f"{{resourceGroup of {what}}}"),
+    if subscription is None:
+        return Placement(outer.subscription, named(None, "resourceGroup"), outer.location)
+    return Placement(named(subscription, "subscription"), named(group, "resourceGroup"),
                      outer.location)
 
 

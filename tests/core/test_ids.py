@@ -14,8 +14,12 @@ from handlers.ids import (
     WorkloadType,
     arm_path_problem,
     is_guid,
+    resource_path,
+    scope_parts,
+    split_type,
     subscription_in_path,
     workload_id,
+    workload_operation,
     workload_type,
 )
 
@@ -231,6 +235,21 @@ def test_a_new_workload_type_is_one_line_in_the_table(monkeypatch: pytest.Monkey
     pool = workload_id(f"{RG}/providers/microsoft.app/sessionPools/p1")
     assert pool is not None and pool.workload_type == pools
     assert pools.write_operation == "Microsoft.App/sessionPools/write"
+    assert workload_operation("microsoft.app/SESSIONPOOLS/delete") == (pools, "delete")
+
+
+@pytest.mark.parametrize(("operation", "found"), [
+    ("Microsoft.App/containerApps/write", ("Microsoft.App/containerApps", "write")),
+    ("microsoft.app/JOBS/DELETE", ("Microsoft.App/jobs", "delete")),
+    ("Microsoft.App/containerApps/start/action", None),
+    ("Microsoft.App/containerApps/authConfigs/write", None),
+    ("Microsoft.Resources/tags/write", None),
+    ("write", None),
+])
+def test_workload_operations_come_from_the_table(operation: str,
+                                                 found: tuple[str, str] | None) -> None:
+    got = workload_operation(operation)
+    assert ((got[0].type, got[1]) if got else None) == found
 
 
 # --- guids and paths -----------------------------------------------------------------------------
@@ -277,3 +296,59 @@ def test_parse_round_trips_and_ignores_case(rg: str, name: str, collection: str,
     assert str(ArmId.parse(str(parsed))) == str(parsed)
     assert parsed.key == str(parsed).lower()
     assert parsed.parent is not None and parsed.parent.contains(parsed)
+
+
+# --- ids written with parts known later (infrastructure code) ----------------------------------
+
+
+def test_split_type_gives_the_namespace_and_the_type_names() -> None:
+    assert split_type("Microsoft.Storage/storageAccounts/blobServices") == (
+        "Microsoft.Storage", ("storageAccounts", "blobServices"))
+    assert split_type("Microsoft.Storage") == ("Microsoft.Storage", ())
+
+
+class Later:
+    """A piece of a path that is not text (a template value known at deployment)."""
+
+    def __repr__(self) -> str:
+        return "<later>"
+
+
+LATER = Later()
+
+
+@pytest.mark.parametrize(("rtype", "names", "path"), [
+    ("Microsoft.Storage/storageAccounts", ["st"],
+     ("providers", "Microsoft.Storage", "storageAccounts", "st")),
+    ("Microsoft.Storage/storageAccounts/blobServices", ["st", "default"],
+     ("providers", "Microsoft.Storage", "storageAccounts", "st", "blobServices", "default")),
+    ("Microsoft.Storage/storageAccounts/blobServices", ["st/default"],  # a template's child
+     ("providers", "Microsoft.Storage", "storageAccounts", "st", "blobServices", "default")),
+    ("Microsoft.Storage/storageAccounts/blobServices", [LATER, "default"],
+     ("providers", "Microsoft.Storage", "storageAccounts", LATER, "blobServices", "default")),
+    ("Microsoft.Storage/storageAccounts/blobServices", [LATER], None),
+    ("Microsoft.Storage/storageAccounts", ["a", "b"], None),
+    ("Microsoft.Storage", [], None),
+])
+def test_resource_path_pairs_type_names_with_names(rtype: str, names: list[object],
+                                                   path: tuple[object, ...] | None) -> None:
+    assert resource_path(rtype, names) == path
+
+
+@pytest.mark.parametrize(("parts", "found"), [
+    ([RG], ((SUB,), ("rg1",))),
+    ([f"/SUBSCRIPTIONS/{SUB}/resourcegroups/rg1/providers/Microsoft.App/containerApps/x"],
+     ((SUB,), ("rg1",))),
+    ([f"/subscriptions/{SUB}"], ((SUB,), None)),
+    (["/subscriptions/", LATER, "/resourceGroups/rg-", LATER, "/providers/x"],
+     ((LATER,), ("rg-", LATER))),
+    (["/subscriptions/", "s", "1/resourceGroups/", "rg"], (("s1",), ("rg",))),
+    ([LATER], (None, None)),
+    (["/providers/Microsoft.Management/managementGroups/mg"], (None, None)),
+    (["/subscriptions/"], (None, None)),
+    ([f"/subscriptions/{SUB}/resourceGroups/"], ((SUB,), None)),
+    ([], (None, None)),
+])
+def test_scope_parts_of_paths_known_in_part(parts: list[object],
+                                            found: tuple[object, object]) -> None:
+    assert scope_parts(parts) == found

@@ -399,6 +399,28 @@ def test_bad_policy_is_usage_naming_file_and_key(capsys, tmp_path: Path) -> None
     assert rc == 2 and "none.toml" in err
 
 
+def test_a_policy_the_service_would_refuse_is_usage(capsys, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = tmp_path / "owner.toml"
+    policy.write_text('[grants]\nallowed_roles = ["Owner"]\n')
+    rc, lines, err = lint(capsys, ARM_CLEAN, "--policy", str(policy))
+    assert rc == 2 and lines == []
+    assert f"error: policy {policy}: grants.allowed_roles" in err and "Owner" in err
+    monkeypatch.setenv("WARDEN_POLICY", str(policy))  # the service's own policy: the same
+    rc, lines, err = lint(capsys, ARM_CLEAN)
+    assert rc == 2 and lines == [] and "privilege floor" in err
+
+
+def test_the_policy_reviews_warnings_go_to_stderr(capsys, tmp_path: Path) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text('[grants]\nallowed_roles = ["Owner", "Reader"]\n'
+                      '[apps]\nresource_groups = []\n')
+    rc, lines, err = lint(capsys, ARM_CLEAN, "--policy", str(policy))
+    assert rc == 1 and lines and not any("warning" in line for line in lines)
+    assert f"warning: policy {policy}: apps.resource_groups is empty" in err
+    assert f"warning: policy {policy}: grants.allowed_roles: 'Owner'" in err
+
+
 @pytest.mark.parametrize("args", [[], ["--no-such-option", ARM], [ARM, "--resource-group", "a/b"]])
 def test_bad_options_are_usage(capsys, args: list[str]) -> None:
     rc, _, err = lint(capsys, *args)
@@ -600,3 +622,32 @@ def test_azapi_body_tags_as_a_json_string(capsys, tmp_path: Path) -> None:
     rc, lines, _ = lint(capsys, str(path))
     assert rc == 1 and len(lines) == 1
     assert ": grant:x: role Contributor" in lines[0]
+
+
+def test_a_new_workload_type_in_the_ids_table_is_linted_too(
+        capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from handlers import ids
+
+    pools = ids.WorkloadType("Microsoft.App/sessionPools", "sessionPoolOperationStatuses")
+    monkeypatch.setattr(ids, "WORKLOAD_TYPES", (*ids.WORKLOAD_TYPES, pools))
+    template = tmp_path / "pool.json"
+    template.write_text(json.dumps({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/"
+                   "deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+        "resources": [{"type": "microsoft.app/SESSIONPOOLS", "apiVersion": "2024-03-01",
+                       "name": "pool", "tags": {"grant:all": "Owner@."}}]}, indent=2))
+    bicep = tmp_path / "pool.bicep"
+    bicep.write_text("resource pool 'Microsoft.App/sessionPools@2024-03-01' = {\n"
+                     "  name: 'pool'\n  tags: {\n    'grant:all': 'Owner@.'\n  }\n}\n")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"format_version": "1.2", "resource_changes": [
+        {"address": "azapi_resource.pool", "mode": "managed", "type": "azapi_resource",
+         "name": "pool", "change": {"actions": ["create"], "after": {
+             "type": "Microsoft.App/sessionPools@2024-03-01", "name": "pool",
+             "parent_id": "/subscriptions/s1/resourceGroups/rg1",
+             "tags": {"grant:all": "Owner@."}}, "after_unknown": {}}}]}, indent=2))
+    rc, lines, err = lint(capsys, str(template), str(bicep), str(plan))
+    assert rc == 1, err
+    assert heads(lines) == [f"{template}:10: grant:all", f"{bicep}:4: grant:all",
+                            f"{plan}:18: grant:all"]
+    assert all("privilege floor" in line for line in lines)

@@ -183,3 +183,17 @@ def test_a_hole_is_parsed_by_the_same_grammar() -> None:
     tree = bicepsyntax.hole("resourceGroup().id")
     assert tree is not None and tree.data == "operator"
     assert bicepsyntax.hole("a b c") is None
+
+
+# --- workload types -----------------------------------------------------------------------------
+
+
+def test_terraform_names_only_the_workload_types_of_the_ids_table() -> None:
+    from handlers.ids import WORKLOAD_TYPES
+    from handlers.lint.model import TERRAFORM_TYPES, declared_workload
+
+    found = {name: declared_workload(name) for name in TERRAFORM_TYPES}
+    assert {w.type for w in found.values() if w is not None} == {w.type for w in WORKLOAD_TYPES}
+    assert None not in found.values()
+    assert declared_workload("Microsoft.App/JOBS@2024-03-01") == WORKLOAD_TYPES[1]
+    assert declared_workload("Microsoft.App/containerApps/authConfigs@2024-03-01") is None
