@@ -164,3 +164,58 @@ async def test_roles_and_identities_looked_up_once_per_process_in_a_concurrent_b
     assert burst.requests(path_contains="roleDefinitions") == 0
     assert burst.requests(path_contains="userAssignedIdentities") == 0
     assert burst.writes() == 10 * 4
+
+
+def _own_requests(burst, app: str) -> int:
+    """Requests about one new app: its GETs and PATCH, and the PUTs of its grants."""
+    names = {ra["name"] for ra in burst.emu.role_assignments()
+             if (ra["properties"]["description"] or "").endswith(f"{app} (do not edit)")}
+    return sum(1 for r in burst.emu.request_log if r.kind != "token" and (
+        r.path.lower() == app.lower() or r.path.rsplit("/", 1)[-1] in names))
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+async def test_a_burst_of_new_apps_costs_k_plus_3_requests_each_and_shares_the_rest(
+        burst, make_warden, k):
+    apps = [burst.new_app(f"app{i}", k) for i in range(30)]
+    warden = make_warden()
+    burst.emu.clear_log()
+    outs = await warden.handle_payload([burst.event(a) for a in apps])
+    assert {o.result for o in outs} == {"applied"}
+    own = [_own_requests(burst, a) for a in apps]
+    assert own == [k + 3] * len(apps)  # GET, PATCH, GET for the principal, k PUTs
+    assert burst.emu.count(kind="poll") == 0  # the identity change is not waited for
+    shared = burst.requests() - sum(own)
+    assert shared <= 1 + k  # one listing of the subscription, each role looked up once
+
+
+async def test_a_replayed_burst_costs_at_most_two_requests_per_event_in_a_fresh_process(
+        burst, make_warden):
+    apps = [burst.new_app(f"app{i}", 2) for i in range(30)]
+    events = [burst.event(a) for a in apps]
+    await make_warden().handle_payload(events)
+    burst.emu.clear_log()
+    outs = await make_warden().handle_payload(events)  # Event Grid redelivers elsewhere
+    assert {o.result for o in outs} == {"unchanged"}
+    assert burst.writes() == 0 and burst.requests() <= 2 * len(events)
+
+
+async def test_three_events_per_app_in_a_delivery_cost_no_more_than_one(burst, emu,
+                                                                       make_warden):
+    ones = [burst.new_app(f"one{i}", 2) for i in range(20)]
+    threes = [burst.new_app(f"three{i}", 2) for i in range(20)]
+    emu.clear_log()
+    await make_warden().handle_payload([burst.event(a) for a in ones])
+    cost_one = (burst.requests(), burst.writes())
+    tags = "/providers/Microsoft.Resources/tags/default"
+    service = {"http://schemas.microsoft.com/identity/claims/objectidentifier":
+               emu.service_oid}
+    delivery = []
+    for a in threes:
+        delivery += [burst.event(a),
+                     burst.event(a, op="Microsoft.Resources/tags/write", uri=a + tags),
+                     burst.event(a, claims=service)]
+    emu.clear_log()
+    outs = await make_warden().handle_payload(delivery)
+    assert [o.result for o in outs] == ["applied", "applied", "ignored"] * len(threes)
+    assert (burst.requests(), burst.writes()) == cost_one
