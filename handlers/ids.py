@@ -50,6 +50,7 @@ __all__ = [
     "arm_path_problem",
     "is_guid",
     "resource_path",
+    "role_definition_guid",
     "scope_parts",
     "split_type",
     "subscription_in_path",
@@ -330,6 +331,22 @@ def workload_type(type_name: str) -> WorkloadType | None:
         if w.type.lower() == wanted:
             return w
     return None
+
+
+@lru_cache(maxsize=4096)  # every listed assignment asks for its role's GUID
+def role_definition_guid(value: str) -> str | None:
+    """The GUID (lower-case) a role-definition id names, else None: an id of
+    ``Microsoft.Authorization/roleDefinitions/<guid>`` at the tenant or under a
+    subscription, as ARM answers them (any case)."""
+    parsed = ArmId.try_parse(value)
+    if parsed is None or not parsed.is_top_level or \
+            (parsed.type or "").lower() != "microsoft.authorization/roledefinitions":
+        return None
+    scope = parsed.parent
+    if scope is None or scope.providers or scope.resource_group is not None:
+        return None
+    name = parsed.name or ""
+    return name.lower() if is_guid(name) else None
 
 
 def workload_operation(operation: str) -> tuple[WorkloadType, str] | None:
