@@ -351,25 +351,19 @@ async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], 
     one the identity can read. One that is malformed, missing or unreadable is named and
     skipped; the others are swept.
     """
-    from handlers.ids import ArmId
-    from handlers.ops.tenant import given_subscriptions
+    from handlers.ops.tenant import given_subscriptions, unreadable, unswept
 
     given, source = given_subscriptions(args.subscriptions)
     sys.stderr.write("reconcile: sweeping container apps and jobs...\n")
     outcomes = await warden.reconcile_all(given or None)
     problems: list[str] = []
-    where = f" (from {source})" if given else ""
     for o in outcomes:
         if o.result != "refused":
             continue
         if o.app is None:  # malformed, or the subscriptions could not be listed
-            problems.append(f"{o.error}{where}")
-            continue
-        swept = ArmId.try_parse(o.app)
-        if swept is not None and swept.subscription and swept.parent == ArmId.parse("/"):
-            # /subscriptions/<id>: its sweep was refused
-            problems.append(f"cannot sweep subscription {swept.subscription}{where}: "
-                            f"not found, or not readable by this identity: {o.error}")
+            problems.append(f"{o.error} (from {source})" if given else str(o.error))
+        elif (sub := unswept(o)) is not None:
+            problems.append(unreadable(sub, source, o.error))
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.result] = counts.get(o.result, 0) + 1

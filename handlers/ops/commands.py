@@ -26,7 +26,7 @@ from handlers.observe import Survey
 from handlers.ops import explain as explaining
 from handlers.ops import inventory as inventories
 from handlers.ops import preview, release
-from handlers.ops.tenant import Progress, Subscriptions, subscriptions, unreadable
+from handlers.ops.tenant import Progress, Subscriptions, subscriptions, unreadable, unswept
 from handlers.plan import Plan, make_plan
 from handlers.policy import Policy, read_policy_file
 from handlers.review import review_policy
@@ -198,7 +198,7 @@ async def _plan_all(warden: Warden, args: argparse.Namespace) -> int:
     for sub in subs.ids:
         run_.progress.say(f"subscription {sub}: planning")
         for o in await warden.reconcile_all([sub], dry_run=True):
-            if o.app == f"/subscriptions/{sub}":  # the subscription itself failed
+            if unswept(o) is not None:  # the subscription itself failed
                 if o.result == "retry":
                     run_.error(f"subscription {sub}", Transient(o.error or "transient"))
                 else:

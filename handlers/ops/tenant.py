@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from handlers.armapi import ArmApi
-from handlers.ids import is_guid
+from handlers.ids import ArmId, is_guid
+from handlers.report import Outcome
 
-__all__ = ["Progress", "Subscriptions", "given_subscriptions", "subscriptions", "unreadable"]
+__all__ = ["Progress", "Subscriptions", "given_subscriptions", "subscriptions", "unreadable",
+           "unswept"]
 
 ENV = "WARDEN_SUBSCRIPTIONS"
 EVERY = "every subscription the credential can read"
@@ -67,8 +69,17 @@ async def subscriptions(arm: ArmApi, cli: Sequence[str] | None,
 
 def unreadable(sub: str, source: str, error: object) -> str:
     """The problem of a subscription that does not exist or cannot be read."""
-    return (f"cannot read subscription {sub} (from {source}): it does not exist or this "
+    return (f"cannot read subscription {sub} (from {source}): not found, or this "
             f"credential cannot read it: {error}")
+
+
+def unswept(o: Outcome) -> str | None:
+    """The subscription a sweep's outcome stands for when the sweep could not read the
+    subscription at all (the outcome's app is the subscription's id), else None."""
+    scope = ArmId.try_parse(o.app)
+    if scope is None or scope.subscription is None or scope.parent != ArmId.parse("/"):
+        return None
+    return scope.subscription
 
 
 class Progress:
