@@ -201,15 +201,13 @@ def _identity_shape_problem(filled: str) -> str | None:
 
 
 def _scope_shape_problem(filled: str) -> str | None:
+    if not filled.lower().startswith("/subscriptions/"):
+        return "it does not start with /subscriptions/<subscription>"
     try:
-        parsed = ArmId.parse(filled)
+        ArmId.parse(filled)
     except ValueError as e:
-        parsed, problem = None, f"not an ARM scope: {e}"
-    if parsed is None and not filled.lower().startswith("/subscriptions/"):
-        return "it does not start with /subscriptions/<subscription>"
-    if parsed is not None and parsed.subscription is None:
-        return "it does not start with /subscriptions/<subscription>"
-    return None if parsed is not None else problem
+        return f"not an ARM scope: {e}"
+    return None
 
 
 def _identity_problem(template: str) -> str | None:
