@@ -136,7 +136,7 @@ def _burst(cfg: Config, bounds: Bounds, args: argparse.Namespace) -> list[Check]
     checks = burst_checks(cfg, runs, bounds, naive or None)
     if replays:
         checks += replay_checks(cfg, replays, bounds)
-    if args.cold_start_runs:
+    if args.cold_start_runs and cfg.bucket is None:
         checks += _cold_start_checks(args.cold_start_runs, bounds)
     return checks
 

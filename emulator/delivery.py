@@ -124,7 +124,9 @@ class Delivery:
     def start(self, ssl: Any) -> None:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-            connector=aiohttp.TCPConnector(ssl=ssl),
+            # no cap on connections: every batch is sent at once, as Event Grid sends them,
+            # and the 30 s are the webhook's, never spent waiting for a free connection
+            connector=aiohttp.TCPConnector(ssl=ssl, limit=0),
         )
         self._task = asyncio.get_running_loop().create_task(self._run())
 

@@ -204,3 +204,18 @@ async def test_published_events_go_to_every_delivery_as_arm_would_send_them(emu,
     await emu.drain_deliveries()
     assert [b[0]["id"] for b in h.notifications()] == ["e1"]
     assert emu.events[-1] is event and delivery.delivered == [event]
+
+
+async def test_every_batch_is_sent_at_once_however_many_are_pending(emu, hook) -> None:
+    # a webhook that takes 1 s to answer each of 120 batches: all are in flight together,
+    # none waits for a free connection (its 30 s are the webhook's)
+    h, url = hook
+    h.script = ["sleep"] * 120
+    delivery = emu.deliver_to(url, batch_size=1)
+    emu.publish([{"id": f"e{i}", "topic": f"/subscriptions/{emu.subscription_id}",
+                  "subject": f"/x{i}", "eventType": "Microsoft.Resources.ResourceWriteSuccess",
+                  "data": {}, "eventTime": "2026-01-01T00:00:00Z", "dataVersion": "2",
+                  "metadataVersion": "1"} for i in range(120)])
+    await emu.drain_deliveries()
+    assert len(delivery.delivered) == 120
+    assert max(post.seconds for post in delivery.history) < 1.9
