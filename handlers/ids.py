@@ -54,6 +54,7 @@ __all__ = [
     "scope_parts",
     "split_type",
     "subscription_in_path",
+    "subscription_problem",
     "workload_id",
     "workload_operation",
     "workload_type",
@@ -120,6 +121,15 @@ _GUID_RE = re.compile(
 def is_guid(value: str) -> bool:
     """True for a GUID in its 8-4-4-4-12 form (any case)."""
     return bool(_GUID_RE.match(value))
+
+
+def subscription_problem(value: str) -> str | None:
+    """Why `value` is not a subscription id (a GUID: anything else could walk out of a
+    URL's path, ``../x``), or None when it is one."""
+    if is_guid(value):
+        return None
+    return (f"subscription {value!r} is not a subscription id (a GUID such as "
+            "00000000-0000-0000-0000-000000000000)")
 
 
 def arm_path_problem(value: str) -> str | None:
