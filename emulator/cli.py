@@ -40,9 +40,19 @@ def _scale(text: str) -> float:
             "(1 real pace, 0.01 a hundred times faster, 0 none)") from None
 
 
+_EXAMPLES = """\
+examples:
+  python -m handlers emulator --env-file /tmp/warden.env   # then: set -a; . /tmp/warden.env; set +a
+  python -m handlers emulator --time-scale 0.01 --deliver-to http://127.0.0.1:7071/api/events
+  python -m handlers emulator --latency-ms 50 --write-bucket 200/10   # ARM's pace and bucket
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="emulator", description="Local Azure Resource Manager "
-                                "emulator for aca-warden (HTTPS on 127.0.0.1).")
+    p = argparse.ArgumentParser(
+        prog="python -m handlers emulator", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Local Azure Resource Manager emulator for aca-warden (HTTPS on "
+        "127.0.0.1).", epilog=_EXAMPLES)
     p.add_argument("--port", type=int, default=0, help="port to listen on (default: any free)")
     p.add_argument("--env-file", help="write the client environment (KEY=VALUE) here once ready")
     p.add_argument("--deliver-to", metavar="URL",

@@ -41,12 +41,38 @@ else: exit 2), WARDEN_SUBSCRIPTIONS and the standard azure-identity variables.
 
 _EXIT_CODES = """\
 exit codes:
-  0   every event was applied, unchanged, deleted, ignored or refused
+  0   every event was applied, unchanged, deleted, ignored or refused (nothing a
+      retry could fix)
   75  at least one event hit a transient failure and must be delivered again
   2   usage or policy error, a FILE that is missing or not JSON, a subscription
-      that is malformed, missing or unreadable (the others are still swept), an
-      app that plan does not find, or no Azure credential at all
+      that is malformed, does not exist or cannot be read (named; the others are
+      still processed), an app that plan does not find, or no Azure credential at
+      all (the message says what was tried)
   1   an unexpected internal error
+"""
+_HANDLE_EPILOG = """\
+examples:
+  python -m handlers handle events.json
+  python -m handlers handle dead-letters.json      # dead-lettered events, fed back as they are
+  WARDEN_DRY_RUN=1 python -m handlers handle - < events.json   # plan only: write nothing
+
+""" + _EXIT_CODES
+_RECONCILE_EPILOG = """\
+examples:
+  python -m handlers reconcile
+  python -m handlers reconcile --subscription $SUB --subscription $OTHER_SUB
+  WARDEN_DRY_RUN=1 python -m handlers reconcile | jq 'select(.result == "applied")'
+
+""" + _EXIT_CODES
+_SERVE_EPILOG = """\
+examples:
+  python -m handlers serve                         # http://127.0.0.1:7071/api/events
+  WARDEN_WEBHOOK_KEY=$KEY python -m handlers serve --host 0.0.0.0 --port 8080
+  python -m handlers emulator --deliver-to http://127.0.0.1:7071/api/events &
+"""
+_DEMO_EPILOG = """\
+example:
+  python -m handlers demo                          # what `make demo` runs
 """
 
 
@@ -115,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "handle", formatter_class=fmt, help="process the Event Grid events in FILE and exit",
         description="Process the events in FILE: one event or a JSON array, in the Event "
         "Grid or the CloudEvents 1.0 schema (dead-lettered events too). Prints one JSON "
-        "outcome line per event on stdout.", epilog=_EXIT_CODES)
+        "outcome line per event on stdout.", epilog=_HANDLE_EPILOG)
     p.add_argument("file", metavar="FILE", help="a JSON file of events, or - for stdin")
 
     p = sub.add_parser(
@@ -184,17 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="converge every container app and job; remove grants of those that are gone",
         description="Sweep every container app and job in the subscriptions, converge each, "
         "and remove the grants aca-warden made for apps and jobs that no longer exist. "
-        "Outcome lines on stdout, progress on stderr.", epilog=_EXIT_CODES)
-    p.add_argument("--subscription", action="append", metavar="ID", dest="subscriptions",
-                   help="a subscription to sweep (repeatable; default: WARDEN_SUBSCRIPTIONS, "
-                   "else every subscription the service's identity can read)")
+        "Outcome lines on stdout, progress on stderr.", epilog=_RECONCILE_EPILOG)
+    _subscriptions_option(p, "to sweep")
 
     p = sub.add_parser(
         "serve", formatter_class=fmt, help="run a local Event Grid webhook endpoint",
         description="Serve an Event Grid webhook (validation and CloudEvents handshakes, "
         "batches) at /api/events and /runtime/webhooks/eventgrid, and GET /healthz. Bound "
         "to anything but a loopback address (127.0.0.0/8, ::1, localhost) it requires the "
-        "key in WARDEN_WEBHOOK_KEY; when that is set, every delivery must carry it.")
+        "key in WARDEN_WEBHOOK_KEY; when that is set, every delivery must carry it.",
+        epilog=_SERVE_EPILOG)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     p.add_argument("--port", type=_port, default=7071,
                    help="port to bind, 1-65535 (default: %(default)s)")
@@ -204,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo", formatter_class=fmt, help="run the whole story against the built-in emulator",
         description="Run the whole story against the built-in local Azure emulator: no Azure "
-        "account needed. Ends with a summary; exit 0 when every step did what it says.")
+        "account needed. Ends with a summary; exit 0 when every step did what it says.",
+        epilog=_DEMO_EPILOG)
 
     sub.add_parser(
         "emulator", add_help=False, help="run the local Azure emulator alone",
@@ -325,25 +351,19 @@ async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], 
     one the identity can read. One that is malformed, missing or unreadable is named and
     skipped; the others are swept.
     """
-    from handlers.ids import ArmId
-    from handlers.ops.tenant import given_subscriptions
+    from handlers.ops.tenant import given_subscriptions, unreadable, unswept
 
     given, source = given_subscriptions(args.subscriptions)
     sys.stderr.write("reconcile: sweeping container apps and jobs...\n")
     outcomes = await warden.reconcile_all(given or None)
     problems: list[str] = []
-    where = f" (from {source})" if given else ""
     for o in outcomes:
         if o.result != "refused":
             continue
         if o.app is None:  # malformed, or the subscriptions could not be listed
-            problems.append(f"{o.error}{where}")
-            continue
-        swept = ArmId.try_parse(o.app)
-        if swept is not None and swept.subscription and swept.parent == ArmId.parse("/"):
-            # /subscriptions/<id>: its sweep was refused
-            problems.append(f"cannot sweep subscription {swept.subscription}{where}: "
-                            f"not found, or not readable by this identity: {o.error}")
+            problems.append(f"{o.error} (from {source})" if given else str(o.error))
+        elif (sub := unswept(o)) is not None:
+            problems.append(unreadable(sub, source, o.error))
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.result] = counts.get(o.result, 0) + 1

@@ -340,8 +340,11 @@ def _parse_resource_event(event_id: str, event_type: str, data: dict[str, Any]) 
     resource = ArmId.try_parse(uri)
     if resource is None:
         return event("ignored", None, f"resource {uri} is not a workload ({_KINDS})")
-    if tags_op and (resource.type or "").lower() == _TAGS_TYPE and resource.parent is not None:
-        target = resource.parent  # <workload>/providers/Microsoft.Resources/tags/default
+    # <workload>/providers/Microsoft.Resources/tags/default stands for the workload in a tags
+    # event, and in a workload's (successful) write event too
+    on_tags = tags_op or (wanted == "write" and not failure)
+    if on_tags and (resource.type or "").lower() == _TAGS_TYPE and resource.parent is not None:
+        target = resource.parent
     elif deleting_tags:  # the contract names the tags resource only
         return event("ignored", None, f"resource {uri} is not the tags resource of a workload")
     else:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
-from .ids import ArmId, arm_path_problem, is_guid
+from .ids import ArmId, arm_path_problem, is_guid, role_definition_guid
 from .policy import Policy, expand
 
 __all__ = [
@@ -86,10 +86,6 @@ GRANT_TAG_WRITES = (
 _IDENTITY_ASSIGN = (
     "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
     "Microsoft.ManagedIdentity/userAssignedIdentities/probe/assign/action",
-)
-_ROLE_DEF_RE = re.compile(
-    r"^(/subscriptions/[^/]+)?/providers/Microsoft\.Authorization/roleDefinitions/([^/]+)$",
-    re.IGNORECASE,
 )
 _GRAMMAR = "<role>@<scope>[; <role>@<scope> ...]"
 # The rules a grant tag's item passes, in the order they are applied (parse_grant_tags,
@@ -146,12 +142,7 @@ class Refusal:
 
 def role_guid_of(role: str) -> str | None:
     """The role-definition GUID a role reference names directly (GUID or id), else None."""
-    if is_guid(role):
-        return role.lower()
-    match = _ROLE_DEF_RE.match(role)
-    if match and is_guid(match.group(2)):
-        return match.group(2).lower()
-    return None
+    return role.lower() if is_guid(role) else role_definition_guid(role)
 
 
 # --- scopes ----------------------------------------------------------------------------------
@@ -236,13 +227,9 @@ def parse_grant_value(value: str) -> list[tuple[str, str] | str]:
 def _role_problem(role: str) -> str | None:
     if any(not ch.isprintable() for ch in role):
         return f"role {role!r} contains a control character"
-    if role.startswith("/"):
-        match = _ROLE_DEF_RE.match(role)
-        if not match or not is_guid(match.group(2)):
-            return (
-                f"role {role!r} is not a role-definition id; expected a role name, a GUID or "
-                "/providers/Microsoft.Authorization/roleDefinitions/<guid>"
-            )
+    if role.startswith("/") and role_definition_guid(role) is None:
+        return (f"role {role!r} is not a role-definition id; expected a role name, a GUID or "
+                "/providers/Microsoft.Authorization/roleDefinitions/<guid>")
     return None
 
 

@@ -50,9 +50,11 @@ __all__ = [
     "arm_path_problem",
     "is_guid",
     "resource_path",
+    "role_definition_guid",
     "scope_parts",
     "split_type",
     "subscription_in_path",
+    "subscription_problem",
     "workload_id",
     "workload_operation",
     "workload_type",
@@ -119,6 +121,15 @@ _GUID_RE = re.compile(
 def is_guid(value: str) -> bool:
     """True for a GUID in its 8-4-4-4-12 form (any case)."""
     return bool(_GUID_RE.match(value))
+
+
+def subscription_problem(value: str) -> str | None:
+    """Why `value` is not a subscription id (a GUID: anything else could walk out of a
+    URL's path, ``../x``), or None when it is one."""
+    if is_guid(value):
+        return None
+    return (f"subscription {value!r} is not a subscription id (a GUID such as "
+            "00000000-0000-0000-0000-000000000000)")
 
 
 def arm_path_problem(value: str) -> str | None:
@@ -330,6 +341,22 @@ def workload_type(type_name: str) -> WorkloadType | None:
         if w.type.lower() == wanted:
             return w
     return None
+
+
+@lru_cache(maxsize=4096)  # every listed assignment asks for its role's GUID
+def role_definition_guid(value: str) -> str | None:
+    """The GUID (lower-case) a role-definition id names, else None: an id of
+    ``Microsoft.Authorization/roleDefinitions/<guid>`` at the tenant or under a
+    subscription, as ARM answers them (any case)."""
+    parsed = ArmId.try_parse(value)
+    if parsed is None or not parsed.is_top_level or \
+            (parsed.type or "").lower() != "microsoft.authorization/roledefinitions":
+        return None
+    scope = parsed.parent
+    if scope is None or scope.providers or scope.resource_group is not None:
+        return None
+    name = parsed.name or ""
+    return name.lower() if is_guid(name) else None
 
 
 def workload_operation(operation: str) -> tuple[WorkloadType, str] | None:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from handlers.ids import ArmId, workload_id
+from handlers.ids import ArmId, role_definition_guid, workload_id
 
 __all__ = [
     "WARDEN_NS",
@@ -117,8 +117,7 @@ class Assignment:
 
     @property
     def role_guid(self) -> str:
-        parsed = ArmId.try_parse(self.role_definition_id)
-        return (parsed.name or "").lower() if parsed is not None else ""
+        return role_definition_guid(self.role_definition_id) or ""
 
     @property
     def key(self) -> tuple[str, str]:

@@ -221,8 +221,9 @@ def opted_out(tags: Mapping[str, Any], policy: Policy) -> str | None:
     return None
 
 
-def _revoke(a: Assignment, names: Mapping[str, str]) -> Revoke:
-    return Revoke(a, names.get(a.role_guid, a.role_guid))
+def _revoke(a: Assignment, names: Mapping[str, str], *, unless_current: bool = False) -> Revoke:
+    """Revoke `a`, worded with its role's name (its GUID when the name is unknown)."""
+    return Revoke(a, names.get(a.role_guid, a.role_guid), unless_current)
 
 
 def make_plan(snap: Snapshot, policy: Policy) -> Plan:
@@ -256,10 +257,8 @@ def make_plan(snap: Snapshot, policy: Policy) -> Plan:
     principal = state.principal_id if state.system_identity else None
     grants, held = _against_held(snap, admitted, principal, notes)
     keep = {h.assignment.id.lower() for h in held if h.ours}
-    revokes = tuple(
-        Revoke(a, snap.role_names.get(a.role_guid, a.role_guid),
-               unless_current=enable and a.key in admitted)
-        for a in snap.owned if a.id.lower() not in keep)
+    revokes = tuple(_revoke(a, snap.role_names, unless_current=enable and a.key in admitted)
+                    for a in snap.owned if a.id.lower() not in keep)
     return Plan(snap.app, "converge", location=state.location, principal=principal,
                 system=system, enable_system=enable, user_assigned=state.user_assigned,
                 attach=tuple(attach), create_identities=tuple(create), grants=grants,

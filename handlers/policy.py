@@ -48,6 +48,7 @@ __all__ = [
     "parse_policy",
     "read_policy_file",
     "short_location",
+    "subscriptions_from_env",
 ]
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 DEFAULT_POLICY_FILE = "policy.toml"
 PLACEHOLDERS = ("subscription", "resourceGroup", "location")
 DRY_RUN_ENV = "WARDEN_DRY_RUN"
+SUBSCRIPTIONS_ENV = "WARDEN_SUBSCRIPTIONS"
 _DRY_RUN_ON = ("1", "true", "yes", "on")
 _DRY_RUN_OFF = ("0", "false", "no", "off", "")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
@@ -201,15 +203,13 @@ def _identity_shape_problem(filled: str) -> str | None:
 
 
 def _scope_shape_problem(filled: str) -> str | None:
+    if not filled.lower().startswith("/subscriptions/"):
+        return "it does not start with /subscriptions/<subscription>"
     try:
-        parsed = ArmId.parse(filled)
+        ArmId.parse(filled)
     except ValueError as e:
-        parsed, problem = None, f"not an ARM scope: {e}"
-    if parsed is None and not filled.lower().startswith("/subscriptions/"):
-        return "it does not start with /subscriptions/<subscription>"
-    if parsed is not None and parsed.subscription is None:
-        return "it does not start with /subscriptions/<subscription>"
-    return None if parsed is not None else problem
+        return f"not an ARM scope: {e}"
+    return None
 
 
 def _identity_problem(template: str) -> str | None:
@@ -384,6 +384,12 @@ def load_policy(env: Mapping[str, str] | None = None, cwd: str | None = None) ->
     if dry_run_from_env(env):
         policy = replace(policy, dry_run=True)
     return policy
+
+
+def subscriptions_from_env(env: Mapping[str, str]) -> list[str]:
+    """The subscriptions ``WARDEN_SUBSCRIPTIONS`` names (comma-separated, blanks dropped),
+    as written: the sweep's and the operator's commands' default."""
+    return [s.strip() for s in env.get(SUBSCRIPTIONS_ENV, "").split(",") if s.strip()]
 
 
 def dry_run_from_env(env: Mapping[str, str]) -> bool:

@@ -23,21 +23,29 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from handlers.errors import PolicyError
 from handlers.grants import classify_role, role_guid_of
 from handlers.policy import Policy
 
-__all__ = ["floor_roles", "review_policy"]
+__all__ = ["builtin_roles", "floor_roles", "review_policy"]
+
+
+@lru_cache(maxsize=1)
+def builtin_roles() -> tuple[dict[str, Any], ...]:
+    """Azure's built-in role definitions as the project ships them
+    (``handlers/data/builtin-roles.json``: ``name`` is the GUID, ``roleName`` the name)."""
+    text = resources.files("handlers").joinpath("data", "builtin-roles.json").read_text(
+        encoding="utf-8")
+    return tuple(json.loads(text))
 
 
 @lru_cache(maxsize=1)
 def floor_roles() -> dict[str, tuple[str, str]]:
     """Built-in roles under the floor: lower-case name and GUID -> (name, what makes it so)."""
-    text = resources.files("handlers").joinpath("data", "builtin-roles.json").read_text(
-        encoding="utf-8")
     out: dict[str, tuple[str, str]] = {}
-    for role in json.loads(text):
+    for role in builtin_roles():
         level = classify_role(role.get("permissions"))
         if level.level == "floor":
             entry = (str(role["roleName"]), level.why)

@@ -53,9 +53,9 @@ from handlers.covering import Ledger, covered
 from handlers.emit import Reporter
 from handlers.errors import ArmError
 from handlers.events import AppEvent, parse_payload
-from handlers.ids import WORKLOAD_TYPES, ArmId, is_guid, workload_id
+from handlers.ids import WORKLOAD_TYPES, ArmId, subscription_problem, workload_id
 from handlers.plan import outside_resource_groups
-from handlers.policy import Policy, load_policy
+from handlers.policy import Policy, load_policy, subscriptions_from_env
 from handlers.report import Outcome, Verdict, exit_code, failed, outcome
 from handlers.review import review_policy
 
@@ -265,8 +265,7 @@ class Warden:
         dry = self.policy.dry_run if dry_run is None else dry_run
         subs = list(subscriptions or [])
         if not subs:
-            subs = [s.strip() for s in os.environ.get("WARDEN_SUBSCRIPTIONS", "").split(",")
-                    if s.strip()]
+            subs = subscriptions_from_env(os.environ)
         if not subs:
             started = time.monotonic()
             try:
@@ -280,9 +279,8 @@ class Warden:
 
     async def _sweep(self, sub: str, dry_run: bool) -> list[Outcome]:
         started = time.monotonic()
-        if not is_guid(sub):  # never part of a URL: "../x" would walk out of the path
-            v = Verdict(None, "refused", error=f"subscription {sub!r} is not a subscription "
-                        "id (a GUID such as 00000000-0000-0000-0000-000000000000)")
+        if (problem := subscription_problem(sub)) is not None:  # never part of a URL
+            v = Verdict(None, "refused", error=problem)
             return [self.reporter.emit(outcome(v, started=started))]
         try:
             survey = await self.core.observer.survey(sub, not_before=started)

@@ -3,19 +3,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from handlers.grants import is_guid, role_guid_of
 from handlers.ids import ArmId
 from handlers.lint.model import LintError
+from handlers.review import builtin_roles
 
-__all__ = ["BUILTIN_ROLES_FILE", "RoleCatalog", "RoleDef", "lookup_in_arm"]
-
-BUILTIN_ROLES_FILE = Path(__file__).resolve().parents[1] / "data" / "builtin-roles.json"
+__all__ = ["RoleCatalog", "RoleDef", "lookup_in_arm"]
 
 
 @dataclass(frozen=True)
@@ -47,9 +44,8 @@ class RoleCatalog:
 
     @classmethod
     def builtin(cls) -> RoleCatalog:
-        """Azure's built-in roles (``handlers/data/builtin-roles.json``)."""
-        data = json.loads(BUILTIN_ROLES_FILE.read_text(encoding="utf-8"))
-        return cls(RoleDef.from_json(d) for d in data)
+        """Azure's built-in roles, as the service's policy review reads them."""
+        return cls(RoleDef.from_json(d) for d in builtin_roles())
 
     def add(self, role: RoleDef) -> None:
         self._by_guid[role.guid] = role

@@ -26,8 +26,8 @@ from handlers.observe import Survey
 from handlers.ops import explain as explaining
 from handlers.ops import inventory as inventories
 from handlers.ops import preview, release
-from handlers.ops.tenant import Progress, Subscriptions, subscriptions, unreadable
-from handlers.plan import Plan, make_plan
+from handlers.ops.tenant import Progress, Subscriptions, subscriptions, unreadable, unswept
+from handlers.plan import Plan
 from handlers.policy import Policy, read_policy_file
 from handlers.review import review_policy
 from handlers.warden import Warden, not_found
@@ -198,7 +198,7 @@ async def _plan_all(warden: Warden, args: argparse.Namespace) -> int:
     for sub in subs.ids:
         run_.progress.say(f"subscription {sub}: planning")
         for o in await warden.reconcile_all([sub], dry_run=True):
-            if o.app == f"/subscriptions/{sub}":  # the subscription itself failed
+            if unswept(o) is not None:  # the subscription itself failed
                 if o.result == "retry":
                     run_.error(f"subscription {sub}", Transient(o.error or "transient"))
                 else:
@@ -221,12 +221,10 @@ async def _plan_all(warden: Warden, args: argparse.Namespace) -> int:
 
 async def _both(now: Core, candidate: Core, app: ArmId, body: dict[str, Any] | None,
                 survey: Survey | None) -> tuple[Plan, Plan]:
+    """The workload's plan under the policy now and under the candidate (as dry runs)."""
     given = survey.given if survey is not None else None
-    plans = []
-    for core in (now, candidate):
-        snap = await core.observer.observe(app, body=body, given=given, verify_scopes=True)
-        plans.append(make_plan(snap, core.policy))
-    return plans[0], plans[1]
+    return (await now.plan(app, body=body, given=given, verify_scopes=True),
+            await candidate.plan(app, body=body, given=given, verify_scopes=True))
 
 
 async def _both_guarded(run_: Run, now: Core, candidate: Core, survey: Survey,

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from handlers.armapi import ArmApi
-from handlers.ids import is_guid
+from handlers.ids import ArmId, subscription_problem
+from handlers.policy import SUBSCRIPTIONS_ENV, subscriptions_from_env
+from handlers.report import Outcome
 
-__all__ = ["Progress", "Subscriptions", "given_subscriptions", "subscriptions", "unreadable"]
+__all__ = ["Progress", "Subscriptions", "given_subscriptions", "subscriptions", "unreadable",
+           "unswept"]
 
-ENV = "WARDEN_SUBSCRIPTIONS"
 EVERY = "every subscription the credential can read"
 
 
@@ -41,9 +43,8 @@ def given_subscriptions(cli: Sequence[str] | None, env: Mapping[str, str] | None
     which of the two it was; ([], EVERY) when neither names any."""
     if cli:
         return list(cli), "--subscription"  # as given: a blank one is named, not dropped
-    env = os.environ if env is None else env
-    named = [s.strip() for s in env.get(ENV, "").split(",") if s.strip()]
-    return (named, ENV) if named else ([], EVERY)
+    named = subscriptions_from_env(os.environ if env is None else env)
+    return (named, SUBSCRIPTIONS_ENV) if named else ([], EVERY)
 
 
 async def subscriptions(arm: ArmApi, cli: Sequence[str] | None,
@@ -57,18 +58,27 @@ async def subscriptions(arm: ArmApi, cli: Sequence[str] | None,
     ok: dict[str, None] = {}
     problems: list[str] = []
     for sub in given:
-        if is_guid(sub):
+        problem = subscription_problem(sub)
+        if problem is None:
             ok[sub.lower()] = None
         else:
-            problems.append(f"subscription {sub!r} (from {source}) is not a subscription id "
-                            "(a GUID such as 00000000-0000-0000-0000-000000000000)")
+            problems.append(f"{problem} (from {source})")
     return Subscriptions(tuple(ok), source, tuple(problems))
 
 
 def unreadable(sub: str, source: str, error: object) -> str:
     """The problem of a subscription that does not exist or cannot be read."""
-    return (f"cannot read subscription {sub} (from {source}): it does not exist or this "
+    return (f"cannot read subscription {sub} (from {source}): not found, or this "
             f"credential cannot read it: {error}")
+
+
+def unswept(o: Outcome) -> str | None:
+    """The subscription a sweep's outcome stands for when the sweep could not read the
+    subscription at all (the outcome's app is the subscription's id), else None."""
+    scope = ArmId.try_parse(o.app)
+    if scope is None or scope.subscription is None or scope.parent != ArmId.parse("/"):
+        return None
+    return scope.subscription
 
 
 class Progress:

@@ -15,6 +15,7 @@ from handlers.ids import (
     arm_path_problem,
     is_guid,
     resource_path,
+    role_definition_guid,
     scope_parts,
     split_type,
     subscription_in_path,
@@ -296,6 +297,25 @@ def test_parse_round_trips_and_ignores_case(rg: str, name: str, collection: str,
     assert str(ArmId.parse(str(parsed))) == str(parsed)
     assert parsed.key == str(parsed).lower()
     assert parsed.parent is not None and parsed.parent.contains(parsed)
+
+
+GUID = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+
+
+@pytest.mark.parametrize(("value", "guid"), [
+    (f"/providers/Microsoft.Authorization/roleDefinitions/{GUID}", GUID),
+    (f"/subscriptions/{SUB}/providers/microsoft.authorization/ROLEDEFINITIONS/{GUID.upper()}",
+     GUID),
+    (f"{RG}/providers/Microsoft.Authorization/roleDefinitions/{GUID}", None),  # not ARM's form
+    (f"{APP}/providers/Microsoft.Authorization/roleDefinitions/{GUID}", None),
+    ("/providers/Microsoft.Authorization/roleDefinitions/Reader", None),
+    (f"/providers/Microsoft.Authorization/roleAssignments/{GUID}", None),
+    (f"/providers/Microsoft.Authorization/roleDefinitions/{GUID}/x/y", None),
+    (GUID, None),
+    (f"/subscriptions/a b/providers/Microsoft.Authorization/roleDefinitions/{GUID}", None),
+])
+def test_role_definition_guid(value: str, guid: str | None) -> None:
+    assert role_definition_guid(value) == guid
 
 
 # --- ids written with parts known later (infrastructure code) ----------------------------------

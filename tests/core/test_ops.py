@@ -227,3 +227,18 @@ async def test_inventory_rows_name_tags_and_orphans(arm: FakeArm, warden: Any) -
                                                                           "grant:rg"))]
     assert rows[1].orphan and [o.role for o in rows[1].assignments] == ["Reader"]
     assert "orphan (gone)" in inventory.render_table(rows)
+
+
+# --- the sweep's outcome for a subscription it could not read ---------------------------------
+
+
+def test_an_unswept_subscription_is_told_by_its_outcome() -> None:
+    from handlers.ops.tenant import unswept
+    from handlers.report import Outcome
+
+    assert unswept(Outcome(None, f"/subscriptions/{SUB.upper()}", "refused")) == SUB.lower()
+    for app in (None, f"/subscriptions/{SUB}/resourceGroups/rg1",
+                f"/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.App/"
+                "containerApps/web", "/providers/Microsoft.Management/managementGroups/mg"):
+        assert unswept(Outcome(None, app, "refused")) is None, app
+    assert unswept(Outcome(None, f"/subscriptions/{SUB}", "retry")) == SUB  # transient too

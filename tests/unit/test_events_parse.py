@@ -603,7 +603,12 @@ def test_resource_notification_in_a_batch_with_resource_events() -> None:
 
 def test_tags_uri_of_an_app_counts_as_that_app_for_any_write() -> None:
     tags_uri = APP + "/providers/Microsoft.Resources/tags/default"
-    assert one(resource_event(uri=tags_uri)).app_id == APP
+    event = one(resource_event(uri=tags_uri))  # an app write whose resource is its tags
+    assert (event.kind, event.app_id) == ("write", APP), event
+    job = APP.replace("containerApps/", "jobs/")
+    event = one(resource_event("Microsoft.App/jobs/write",
+                               job + "/providers/Microsoft.Resources/tags/default"))
+    assert (event.kind, event.app_id) == ("write", job), event
 
 
 def test_tags_uri_of_an_app_in_a_delete_event_is_ignored() -> None:
