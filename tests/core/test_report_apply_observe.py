@@ -165,6 +165,30 @@ async def test_when_every_identity_to_attach_is_denied_and_nothing_else_is_patch
     assert arm.count("patch_app") == 1
 
 
+async def test_apply_patches_exactly_the_plans_identity_patch(arm: FakeArm) -> None:
+    std = arm.identity("std")
+    app = arm.app("web", {"grant:a": READER}, user=(arm.identity("own"),))
+    plan = await plan_for(arm, app, Policy(standard_identities=(std,)))
+    assert plan.enable_system and plan.attach == (std,)
+    arm.clear()
+    await Applier(arm).apply(plan)
+    assert [args[1] for m, args in arm.calls if m == "patch_app"] == [plan.identity_patch()]
+
+
+async def test_an_identity_arm_denies_is_left_out_of_the_plans_patch_and_the_rest_sent(
+        arm: FakeArm) -> None:
+    std, denied = arm.identity("std"), arm.identity("denied")
+    arm.denied_identities.add(ArmId.parse(denied))
+    arm.app("web", {}, system=True)
+    plan = Plan(APP, "converge", system=True, attach=(std, denied), principal="p")
+    applied = await Applier(arm).apply(plan)
+    sent = [args[1] for m, args in arm.calls if m == "patch_app"]
+    assert sent == [plan.identity_patch(), plan.identity_patch([denied.upper()])]
+    assert list(sent[1]["identity"]["userAssignedIdentities"]) == [std]
+    assert applied.changes == (f"attach identity {std}",)
+    assert [r.identity for r in applied.refusals] == [denied]
+
+
 async def test_grants_without_a_principal_are_retried_not_made(arm: FakeArm) -> None:
     app = arm.app("web", {"grant:a": READER})
     plan = await plan_for(arm, app, Policy(enable_system_identity=True))
