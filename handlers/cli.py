@@ -21,7 +21,10 @@ import logging
 import math
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from handlers.events import AppEvent
 
 __all__ = ["build_parser", "main"]
 
@@ -316,14 +319,16 @@ async def _run_warden(args: argparse.Namespace) -> int:
     warden = Warden.from_env()  # PolicyError before any ARM call
     problems: list[str] = []
     async with warden:
-        if _needs_arm(args):
-            await warden.arm.own_identity()  # NoCredential: say so before touching anything
+        events = _events(args)
+        if events is None or any(ev.workload is not None for ev in events):
+            # NoCredential: say so before touching anything (ignored events need no ARM)
+            await warden.arm.own_identity()
         if _is_ops(args):
             from handlers.ops.commands import run
 
             return await run(warden, args)
-        if args.command == "handle":
-            outcomes = await warden.handle_payload(args.payload)
+        if events is not None:
+            outcomes = await warden.handle_events(events)
         elif args.command == "plan":
             outcomes = [await warden.plan_app(args.app_id)]
             problems = [o.error or o.result for o in outcomes if o.result == "refused"]
@@ -335,13 +340,13 @@ async def _run_warden(args: argparse.Namespace) -> int:
     return EXIT_USAGE if problems else exit_code(outcomes)
 
 
-def _needs_arm(args: argparse.Namespace) -> bool:
-    """Whether the command will call ARM (a delivery of ignored events does not)."""
+def _events(args: argparse.Namespace) -> list[AppEvent] | None:
+    """The events of ``handle``'s payload, parsed once; None for every other command."""
     if args.command != "handle":
-        return True
+        return None
     from handlers.events import parse_payload
 
-    return any(ev.workload is not None for ev in parse_payload(args.payload))
+    return parse_payload(args.payload)
 
 
 async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], list[str]]:
