@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from handlers.grants import GrantRequest, Refusal, role_decision
 from handlers.ids import ArmId
-from handlers.model import AppState, Assignment, RoleInfo
+from handlers.model import AppState, Assignment, RoleInfo, role_name
 from handlers.policy import Policy
 
 __all__ = [
@@ -224,7 +224,7 @@ def opted_out(tags: Mapping[str, Any], policy: Policy) -> str | None:
 
 def _revoke(a: Assignment, names: Mapping[str, str], *, unless_current: bool = False) -> Revoke:
     """Revoke `a`, worded with its role's name (its GUID when the name is unknown)."""
-    return Revoke(a, names.get(a.role_guid, a.role_guid), unless_current)
+    return Revoke(a, role_name(names, a.role_guid), unless_current)
 
 
 def make_plan(snap: Snapshot, policy: Policy) -> Plan:

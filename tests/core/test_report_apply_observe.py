@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from handlers.apply import Applied, Applier
 from handlers.errors import Permanent, Transient
 from handlers.grants import Refusal
 from handlers.ids import ArmId
-from handlers.model import AssignmentIndex
+from handlers.model import Assignment, AssignmentIndex, role_definition_id, role_name
 from handlers.observe import Observer
 from handlers.plan import Plan, make_plan
 from handlers.policy import Policy
@@ -241,6 +242,22 @@ async def test_observe_of_a_gone_workload_reads_its_grants_and_their_role_names(
     snap = await observer.observe(ArmId.parse(app))
     assert snap.state is None and len(snap.owned) == 1
     assert set(snap.role_names.values()) == {"Reader"}
+
+
+async def test_role_names_are_read_once_each_and_an_unknown_role_is_its_guid(
+        arm: FakeArm) -> None:
+    reader, blob, gone = ("acdd72a7-3385-48ef-bd42-f606fba81ae7",
+                          "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", str(uuid.uuid4()))
+
+    def assigned(guid: str) -> Assignment:
+        return Assignment(f"/a/{guid}", guid, str(APP), role_definition_id(SUB, guid), "p")
+
+    names = await Observer(Policy(), arm).role_names(
+        SUB, [assigned(reader), assigned(blob), assigned(gone), assigned(reader)],
+        known={blob: "known already"})
+    assert names == {reader: "Reader", blob: "known already", gone: gone}
+    assert arm.count("find_role") == 2  # Reader and the gone one; blob was known
+    assert [role_name(names, g) for g in (reader, "never-listed")] == ["Reader", "never-listed"]
 
 
 async def test_a_role_that_cannot_be_read_refuses_its_grant_only(arm: FakeArm) -> None:
