@@ -357,6 +357,7 @@ async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], 
     skipped; the others are swept.
     """
     from handlers.ops.tenant import given_subscriptions, unreadable, unswept
+    from handlers.report import summary, tally
 
     given, source = given_subscriptions(args.subscriptions)
     sys.stderr.write("reconcile: sweeping container apps and jobs...\n")
@@ -369,11 +370,8 @@ async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], 
             problems.append(f"{o.error} (from {source})" if given else str(o.error))
         elif (sub := unswept(o)) is not None:
             problems.append(unreadable(sub, source, o.error))
-    counts: dict[str, int] = {}
-    for o in outcomes:
-        counts[o.result] = counts.get(o.result, 0) + 1
-    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no apps or jobs"
-    sys.stderr.write(f"reconcile: done: {summary}\n")
+    done = summary(tally(o.result for o in outcomes)) or "no apps or jobs"
+    sys.stderr.write(f"reconcile: done: {done}\n")
     return outcomes, problems
 
 

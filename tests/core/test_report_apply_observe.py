@@ -18,7 +18,16 @@ from handlers.model import Assignment, AssignmentIndex, role_definition_id, role
 from handlers.observe import Observer
 from handlers.plan import Plan, make_plan
 from handlers.policy import Policy
-from handlers.report import Outcome, Verdict, exit_code, failed, outcome, verdict
+from handlers.report import (
+    Outcome,
+    Verdict,
+    exit_code,
+    failed,
+    outcome,
+    summary,
+    tally,
+    verdict,
+)
 
 from .fakearm import SUB, FakeArm, permanent, transient
 
@@ -90,6 +99,15 @@ def test_exit_code_is_75_exactly_when_something_must_be_retried() -> None:
     assert exit_code([o("applied"), o("refused"), o("ignored")]) == 0
     assert exit_code([o("applied"), o("retry")]) == 75
     assert exit_code([]) == 0
+
+
+def test_tally_counts_results_by_name_and_summary_words_them() -> None:
+    counts = tally(["unchanged", "applied", "unchanged", "retry"])
+    assert counts == {"applied": 1, "retry": 1, "unchanged": 2}
+    assert list(counts) == ["applied", "retry", "unchanged"]
+    assert summary(counts) == "1 applied, 1 retry, 2 unchanged"
+    assert summary(counts, {"applied": "would change"}).startswith("1 would change, ")
+    assert tally([]) == {} and summary({}) == ""
 
 
 # --- apply ----------------------------------------------------------------------------------------
