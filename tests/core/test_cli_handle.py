@@ -33,6 +33,9 @@ def parses(monkeypatch: pytest.MonkeyPatch, arm: FakeArm) -> list[object]:
     monkeypatch.setattr(handlers.warden, "parse_payload", counting)
     monkeypatch.setattr(Warden, "from_env",
                         classmethod(lambda cls, env=None: cls(Policy(), arm)))
+    # The command line sets up the process's logging (the azure loggers' level among it),
+    # which would outlive this test: not what it is about.
+    monkeypatch.setattr(cli, "_setup_logging", lambda verbose: None)
     return seen
 
 
