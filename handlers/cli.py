@@ -321,8 +321,7 @@ async def _run_warden(args: argparse.Namespace) -> int:
     async with warden:
         events = _events(args)
         if events is None or any(ev.workload is not None for ev in events):
-            # NoCredential: say so before touching anything (ignored events need no ARM)
-            await warden.arm.own_identity()
+            await _credential_check(warden, args)  # ignored events need no ARM
         if _is_ops(args):
             from handlers.ops.commands import run
 
@@ -338,6 +337,19 @@ async def _run_warden(args: argparse.Namespace) -> int:
     for problem in problems:
         sys.stderr.write(f"error: {problem}\n")
     return EXIT_USAGE if problems else exit_code(outcomes)
+
+
+async def _credential_check(warden: Any, args: argparse.Namespace) -> None:
+    """Get a token before touching anything: no credential at all is a usage error (exit 2,
+    saying what was tried). A token that fails transiently stops the other commands (75),
+    but not ``handle``: it prints one outcome line per event, ``retry`` for each."""
+    from handlers.errors import NoCredential, Transient
+
+    try:
+        await warden.arm.own_identity()
+    except Transient as e:
+        if args.command != "handle" or isinstance(e, NoCredential):
+            raise
 
 
 def _events(args: argparse.Namespace) -> list[AppEvent] | None:

@@ -239,6 +239,14 @@ class Observer:
                         role_names=await self.role_names(sub, owned, known),
                         notes=tuple(notes))
 
+    async def owned(self, app: ArmId, *, not_before: float | None
+                    ) -> tuple[tuple[Assignment, ...], dict[str, str]]:
+        """aca-warden's assignments for `app` (any principal) and their roles' names, from
+        listings no older than `not_before`; the workload itself is not read."""
+        indexes, _ = await self.listings(self.subscriptions_for(app), not_before)
+        owned = _owned(app, indexes.values())
+        return owned, await self.role_names(app.subscription or "", owned)
+
     async def role_names(self, subscription: str, assignments: Iterable[Assignment],
                          known: Mapping[str, str] | None = None) -> dict[str, str]:
         """Role GUID -> display name for the roles of `assignments`, and every one of `known`
