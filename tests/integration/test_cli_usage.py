@@ -237,15 +237,17 @@ def no_credential_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
     server.server_close()
 
 
-@pytest.mark.parametrize("command", ["plan", "reconcile", "handle"])
+@pytest.mark.parametrize("command", ["plan", "reconcile", "handle", "plan --all", "explain",
+                                     "inventory", "release"])
 def test_no_credential_at_all_exits_2_saying_what_was_tried(
         emu: Any, tmp_path: Path, no_credential_env: dict[str, str], command: str) -> None:
     target = app_id(emu, "no-cred")
     f = tmp_path / "events.json"
     f.write_text(json.dumps(event(emu, target)))
-    args = {"plan": [target], "reconcile": ["--subscription", emu.subscription_id],
-            "handle": [str(f)]}
-    p = run(emu, command, *args[command], tmp=tmp_path, extra=no_credential_env)
+    sub = ["--subscription", emu.subscription_id]
+    args = {"plan": [target], "reconcile": sub, "handle": [str(f)], "plan --all": sub,
+            "explain": [target], "inventory": sub, "release": [target, "--yes"]}
+    p = run(emu, *command.split(), *args[command], tmp=tmp_path, extra=no_credential_env)
     assert p.returncode == 2, (p.stdout, p.stderr)
     assert "credential" in p.stderr.lower()
     for tried in ("EnvironmentCredential", "ManagedIdentityCredential", "AzureCliCredential"):
