@@ -327,3 +327,37 @@ def test_either_ca_bundle_variable_alone_is_honoured_for_tls_to_arm(
     else:
         assert p.returncode == 75, (p.stdout, p.stderr)
         assert [o["result"] for o in lines(p.stdout)] == ["retry"]
+
+
+# -- identities.create_missing: only in the workload's own subscription ----------------------
+
+
+def test_create_missing_creates_only_identities_of_the_workloads_own_subscription(
+        tmp_path: Path) -> None:
+    """The service may create identities in both subscriptions (Managed Identity
+    Contributor everywhere), yet creates only the one in the workload's subscription; the
+    other is refused as an identity, and the grant and the own identity still apply."""
+    with EmulatorThread(time_scale=0, principal_delay_s=0.3) as emu:
+        emu.seed_resource_group("rg1")
+        emu.seed_subscription(OTHER_SUB)
+        emu.seed_resource_group("rg-std", subscription=OTHER_SUB)
+        emu.deploy(Deployment(create_missing_identities=True))
+        mine = (f"/subscriptions/{emu.subscription_id}/resourceGroups/rg1/providers/"
+                "Microsoft.ManagedIdentity/userAssignedIdentities/std")
+        theirs = (f"/subscriptions/{OTHER_SUB}/resourceGroups/rg-std/providers/"
+                  "Microsoft.ManagedIdentity/userAssignedIdentities/std")
+        policy = f'[identities]\nstandard = ["{mine}", "{theirs}"]\ncreate_missing = true\n'
+        target, f = tagged_app_and_its_event(emu, tmp_path, "create-missing")
+        p = run(emu, "handle", str(f), tmp=tmp_path, policy=policy)
+        assert p.returncode == 0, p.stderr
+        [out] = lines(p.stdout)
+        assert out["result"] == "applied", out  # grant and own identity despite the refusal
+        assert f"create identity {mine}" in out["changes"], out
+        assert f"attach identity {mine}" in out["changes"], out
+        assert any(c.startswith("grant Reader on") for c in out["changes"]), out
+        [refused] = out["refused"]
+        assert refused["identity"] == theirs and "subscription" in refused["reason"]
+        assert "tag" not in refused
+        assert emu.get(mine) is not None and emu.get(theirs) is None
+        attached = {k.lower() for k in emu.get(target)["identity"]["userAssignedIdentities"]}
+        assert attached == {mine.lower()}
