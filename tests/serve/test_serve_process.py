@@ -118,3 +118,37 @@ def test_serve_with_an_unusable_policy_exits_2(tmp_path: Path) -> None:
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "missing.toml" in stderr
+
+
+def test_requests_aiohttp_refuses_are_one_warning_line_each_naming_client_and_reason(
+        tmp_path: Path) -> None:
+    key = "webhook-key-5b1a4c59"
+    malformed = [
+        # a header line over aiohttp's 8190-byte limit; it starts with the key
+        b"POST /api/events HTTP/1.1\r\nHost: x\r\naeg-sas-key: " + key.encode()
+        + b"x" * 9000 + b"\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nNot A Header\r\n\r\n",
+        b"POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Length: many\r\n\r\n",
+    ]
+    proc = start(tmp_path, "--port", str(free_port()), WARDEN_WEBHOOK_KEY=key)
+    try:
+        url = wait_for_url(proc)
+        host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        for raw in malformed:
+            with socket.create_connection((host, int(port)), timeout=10) as s:
+                s.sendall(raw)
+                assert s.recv(64).split(b"\r\n")[0].endswith(b" 400 Bad Request")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr and " ERROR " not in stderr, stderr
+    assert key not in stderr  # nothing the client sent is echoed
+    lines = [line for line in stderr.splitlines() if "malformed request" in line]
+    assert len(lines) == len(malformed), stderr
+    assert all(" WARNING handlers.serve: refused a malformed request from 127.0.0.1: 400 "
+               in line for line in lines), lines
+    assert lines[0].endswith("400 Got more than 8190 bytes when reading"), lines
