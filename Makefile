@@ -60,7 +60,7 @@ $(CONFORMANCE_STAMP):
 conformance: $(STAMP) $(CONFORMANCE_STAMP)
 	$(PY) tests/conformance/az_session.py --az $(CONFORMANCE_VENV)/bin/az --time-scale $(CONFORMANCE_SCALE)
 
-# Issue 15's benchmark (not part of `make test`; about 15 minutes at Azure's real pace): every
+# Issue 15's benchmark (not part of `make test`; about 13 minutes at Azure's real pace): every
 # scenario of `python -m handlers bench all` (burst with the naive baseline side by side,
 # triple, failure, throttled, deadline, sweep), each figure next to its bound; exits 1 when
 # any bound fails. BENCH_ARGS runs a bench of your own instead, e.g.

@@ -3,9 +3,6 @@
 :meth:`Applier.apply` carries out one :class:`~handlers.plan.Plan`, in this
 order:
 
-0. (``release`` only) ONE PATCH that sets the opt-out tag and detaches the standard
-   identities, before anything is revoked: a convergence that starts meanwhile finds
-   the workload opted out and cannot grant again what release revokes;
 1. create the missing standard identities it names (one PUT per identity per
    process, however many workloads need it at once: a shared look-up that
    keeps its success);
@@ -26,6 +23,14 @@ so is a grant ARM refuses for good (403, 404, ``RoleAssignmentLimitExceeded``).
 Transient failures propagate: the event is delivered again, and every step is
 idempotent. Apply reads nothing but that one GET, and decides nothing the plan
 did not.
+
+A ``release`` plan is written the other way round (:meth:`Applier.release`):
+every revoke first, and only when all of them are done ONE PATCH of the
+workload that sets the opt-out tag and detaches the standard identities; a
+revoke that fails leaves the workload untagged, still managed, and names what
+failed. (handlers.ops.release then re-reads aca-warden's assignments once, for
+what a convergence granted meanwhile, and revokes them through
+:meth:`Applier.revoke`.)
 """
 
 from __future__ import annotations
@@ -35,12 +40,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.armapi import ArmApi
-from handlers.errors import Permanent, Transient
+from handlers.errors import ArmError, Permanent, Transient
 from handlers.flight import Shared, gather_all, gather_settled
 from handlers.grants import Refusal
 from handlers.ids import ArmId
 from handlers.model import assignment_name, description_for, role_definition_id
-from handlers.plan import Grant, Plan, identity_body
+from handlers.plan import Grant, Plan, Revoke, identity_body
 
 __all__ = ["Applied", "Applier"]
 
@@ -65,13 +70,11 @@ class Applier:
         self._creations: Shared[str, None] = Shared(math.inf)  # success is kept for good
 
     async def apply(self, plan: Plan) -> Applied:
+        if plan.action == "release":
+            return await self.release(plan)
         changes: list[str] = []
         refusals: list[Refusal] = []
         notes: list[str] = []
-        release = plan.release_patch
-        if release is not None:  # release: the opt-out tag (and detaching) before revoking
-            await self.arm.patch_app(plan.app, release)
-            changes += plan.release_changes()
         created = await self._create_identities(plan, changes, refusals)
         failed = {r.identity.lower() for r in refusals if r.identity}
         attach = tuple(i for i in plan.attach if i.lower() not in failed)
@@ -95,6 +98,34 @@ class Applier:
             await self.arm.delete_assignment(r.assignment)
             changes.append(r.describe())
         return Applied(tuple(changes), tuple(refusals), tuple(notes), tuple(created))
+
+    # -- release -----------------------------------------------------------------------
+    async def release(self, plan: Plan) -> Applied:
+        """Release's writes: every revoke, then (only when all of them are done) the ONE
+        PATCH that sets the opt-out tag and detaches the standard identities."""
+        changes = list(await self.revoke(plan.app, plan.revokes))
+        if plan.release_patch is not None:
+            await self.arm.patch_app(plan.app, plan.release_patch)
+            changes += plan.release_changes()
+        return Applied(tuple(changes))
+
+    async def revoke(self, app: ArmId, revokes: tuple[Revoke, ...]) -> tuple[str, ...]:
+        """Delete `revokes` (at once): what was revoked, one string each. When any of them
+        fails, the error raised (transient when any failure is) names every failure and
+        what was revoked nevertheless."""
+        results = await gather_settled(
+            (self.arm.delete_assignment(r.assignment) for r in revokes), ArmError)
+        failures = [(r, e) for r, e in zip(revokes, results, strict=True)
+                    if isinstance(e, ArmError)]
+        done = tuple(r.describe() for r, e in zip(revokes, results, strict=True)
+                     if not isinstance(e, ArmError))
+        if not failures:
+            return done
+        what = "; ".join(f"could not {r.describe()} ({e})" for r, e in failures)
+        text = (f"{app}: {what}; {len(done)} of {len(revokes)} revoked"
+                + (f" ({', '.join(done)})" if done else ""))
+        first = next((e for _, e in failures if isinstance(e, Transient)), failures[0][1])
+        raise type(first)(text, status=first.status, code=first.code)
 
     # -- identities ------------------------------------------------------------------
     async def _create_identities(self, plan: Plan, changes: list[str],

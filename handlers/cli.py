@@ -317,7 +317,7 @@ async def _run_warden(args: argparse.Namespace) -> int:
     problems: list[str] = []
     async with warden:
         if _needs_arm(args):
-            await warden.arm.own_identity()  # NoCredential: say so before touching anything
+            await _credential_check(warden, args)
         if _is_ops(args):
             from handlers.ops.commands import run
 
@@ -333,6 +333,19 @@ async def _run_warden(args: argparse.Namespace) -> int:
     for problem in problems:
         sys.stderr.write(f"error: {problem}\n")
     return EXIT_USAGE if problems else exit_code(outcomes)
+
+
+async def _credential_check(warden: Any, args: argparse.Namespace) -> None:
+    """Get a token before touching anything: no credential at all is a usage error (exit 2,
+    saying what was tried). A token that fails transiently stops the other commands (75),
+    but not ``handle``: it prints one outcome line per event, ``retry`` for each."""
+    from handlers.errors import NoCredential, Transient
+
+    try:
+        await warden.arm.own_identity()
+    except Transient as e:
+        if args.command != "handle" or isinstance(e, NoCredential):
+            raise
 
 
 def _needs_arm(args: argparse.Namespace) -> bool:

@@ -238,6 +238,14 @@ class Observer:
                         held=held, missing_scopes=missing,
                         role_names=await self._names(sub, owned, known), notes=tuple(notes))
 
+    async def owned(self, app: ArmId, *, not_before: float | None
+                    ) -> tuple[tuple[Assignment, ...], dict[str, str]]:
+        """aca-warden's assignments for `app` (any principal) and their roles' names, from
+        listings no older than `not_before`; the workload itself is not read."""
+        indexes, _ = await self.listings(self.subscriptions_for(app), not_before)
+        owned = _owned(app, indexes.values())
+        return owned, await self._names(app.subscription or "", owned, {})
+
     async def _names(self, sub: str, owned: Iterable[Assignment], known: dict[str, str]
                      ) -> dict[str, str]:
         """Display names of the roles of `owned` (looked up only when not `known`)."""

@@ -185,13 +185,13 @@ class Plan:
 
     def changes(self) -> tuple[str, ...]:
         """One short human-readable string per change, in the order apply makes them."""
-        out = [*self.release_changes(), *(f"create identity {i}" for i in self.create_identities)]
+        out = [f"create identity {i}" for i in self.create_identities]
         if self.enable_system:
             out.append("enable system-assigned identity")
         out += [f"attach identity {i}" for i in self.attach]
         out += [g.describe() for g in self.grants]
         out += [r.describe() for r in self.revokes]
-        return tuple(out)
+        return (*out, *self.release_changes())  # release: the opt-out tag after the revokes
 
 
 def identity_body(system: bool, user_assigned: Iterable[str]) -> dict[str, Any]:

@@ -14,17 +14,26 @@ one snapshot read past the opt-out tag:
 * set the opt-out tag (``apps.opt_out_tag`` = ``"true"``) so that aca-warden
   leaves the workload alone from then on.
 
-Without ``--yes`` that is all: shown, nothing written. With it,
-handlers.apply.Applier writes it: first ONE PATCH of the workload (a JSON
-merge patch carrying only the opt-out tag and the detached identities, so
-nothing else on the workload changes and no revision is made), then the
-revokes. The tag goes first so that a convergence starting meanwhile finds the
-workload opted out and cannot grant again what is being revoked. The PATCH
-needs ``Microsoft.App/containerApps/write`` (``jobs/write``), which the
-service's identity holds, not the Tags API's ``Microsoft.Resources/tags/write``,
-which it does not: the merge patch changes exactly what a Tags API merge would.
-Its event (a workload write) is harmless: the service ignores its own writes
-without reading anything, and a write by anybody else finds the workload
+Without ``--yes`` that is all: shown, nothing written. With it, in the order the
+contract words it (handlers.apply.Applier.release writes it):
+
+1. revoke aca-warden's assignments (at once). When any revoke fails (403,
+   transient), nothing more is written: the workload is NOT tagged, so it stays
+   managed, and the verdict names what failed (``retry``: exit 75; ``refused``:
+   exit 1); running release again finishes it;
+2. ONE PATCH of the workload: a JSON merge patch carrying only the opt-out tag
+   and the detached identities, so nothing else on the workload changes and no
+   revision is made. It needs ``Microsoft.App/containerApps/write``
+   (``jobs/write``), which the service's identity holds, not the Tags API's
+   ``Microsoft.Resources/tags/write``, which it does not: the merge patch
+   changes exactly what a Tags API merge would;
+3. re-read aca-warden's assignments for the workload once (fresh listings) and
+   revoke any that a convergence granted between the snapshot and the tag (it
+   read the workload before it was opted out); from the tag on, every
+   convergence finds the workload opted out and grants nothing.
+
+The PATCH's event (a workload write) is harmless: the service ignores its own
+writes without reading anything, and a write by anybody else finds the workload
 opted out. A workload that is gone only has its grants revoked. Every step is
 idempotent: running release again finishes an interrupted one.
 """
@@ -32,7 +41,7 @@ idempotent: running release again finishes an interrupted one.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from handlers.apply import Applied
@@ -40,7 +49,7 @@ from handlers.converge import UNREAD, Core
 from handlers.errors import ArmError
 from handlers.ids import ArmId
 from handlers.model import Assignment, AssignmentIndex
-from handlers.plan import Plan, release_plan
+from handlers.plan import Plan, Revoke, release_plan
 from handlers.report import PLANNED, Verdict, failed, verdict
 
 __all__ = ["Released", "release", "render", "summary"]
@@ -76,7 +85,10 @@ async def release(core: Core, app: ArmId, *, yes: bool, detach_identities: bool,
         elif plan.empty:
             v = verdict(plan, _NOTHING)
         else:
-            v = verdict(plan, await core.applier.apply(plan))
+            applied = await core.applier.apply(plan)
+            if plan.opt_out is not None:  # just tagged: what a convergence granted meanwhile
+                applied = await _revoke_late(core, plan, applied)
+            v = verdict(plan, applied)
     except ArmError as e:
         return Released(None, failed(str(app), e))
     owned = {a.id.lower() for a in snap.owned}
@@ -84,6 +96,18 @@ async def release(core: Core, app: ArmId, *, yes: bool, detach_identities: bool,
     names = {a.role_guid: await observer.role_name(app.subscription or "", a.role_guid)
              for a in others}
     return Released(plan, v, tuple((a, names[a.role_guid]) for a in others))
+
+
+async def _revoke_late(core: Core, plan: Plan, applied: Applied) -> Applied:
+    """Re-read aca-warden's assignments for the just-tagged workload once and revoke those
+    a convergence granted after the snapshot (it had read the workload untagged)."""
+    owned, names = await core.observer.owned(plan.app, not_before=core.observer.clock())
+    # (a grant made again has the deterministic name of the one revoked: ids do not tell
+    # them apart, and revoking one already gone is harmless)
+    late = tuple(Revoke(a, names.get(a.role_guid, a.role_guid)) for a in owned)
+    if not late:
+        return applied
+    return replace(applied, changes=applied.changes + await core.applier.revoke(plan.app, late))
 
 
 def render(r: Released, *, yes: bool) -> str:

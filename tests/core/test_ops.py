@@ -5,16 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from handlers.converge import Core
+from handlers.errors import ArmError, Transient
 from handlers.ids import ArmId
 from handlers.observe import Observer
 from handlers.ops import explain as explaining
 from handlers.ops import inventory, preview
+from handlers.ops import release as releasing
 from handlers.plan import make_plan, release_plan
 from handlers.policy import Policy
+from handlers.warden import Warden
 
 from .conftest import write
-from .fakearm import OTHER_SUB, SUB, FakeArm
+from .fakearm import OTHER_SUB, SUB, FakeArm, permanent, transient
+
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 
 STD = "/subscriptions/{subscription}/resourceGroups/rg1/providers/" \
       "Microsoft.ManagedIdentity/userAssignedIdentities/std"
@@ -89,8 +96,9 @@ async def test_release_plan_revokes_only_aca_wardens_and_detaches_only_standard_
 
     applied = await Core(policy, arm).applier.apply(plan)
     writes = [m for m, _ in arm.calls if m in ("patch_app", "delete_assignment")]
-    assert writes[-2:] == ["patch_app", "delete_assignment"]  # the tag first, then revokes
-    assert applied.changes == plan.release_changes() + tuple(r.describe() for r in plan.revokes)
+    assert writes[-2:] == ["delete_assignment", "patch_app"]  # the revokes, then the tag
+    assert applied.changes == tuple(r.describe() for r in plan.revokes) + plan.release_changes()
+    assert plan.changes() == applied.changes  # what a dry run shows, in the same order
     body = arm.apps[ArmId.parse(app)]
     assert body["tags"] == {"grant:rg": "Reader@.", "team": "x", "warden:ignore": "true"}
     assert [ArmId.parse(k) for k in body["identity"]["userAssignedIdentities"]] == [
@@ -101,6 +109,49 @@ async def test_release_plan_revokes_only_aca_wardens_and_detaches_only_standard_
     snap, _ = await plan_of(arm, app, policy, past=True)
     again = release_plan(snap, policy, detach_identities=True)
     assert again.empty and arm.writes == 0
+
+
+@pytest.mark.parametrize("error", [transient("DELETE"), permanent(403)])
+async def test_a_release_whose_revoke_fails_does_not_tag_the_workload(
+        arm: FakeArm, warden: Any, error: ArmError) -> None:
+    app = arm.app("web", {"grant:rg": "Reader@.", "grant:b": "Storage Blob Data Reader@."})
+    await warden.handle_payload([write(app)])
+    assert len(arm.ours(app)) == 2
+    arm.clear()
+    arm.fail("delete_assignment", error, when=lambda args: args[0].role_guid == READER)
+    r = await releasing.release(Core(Policy(), arm), ArmId.parse(app), yes=True,
+                                detach_identities=False)
+    assert r.verdict.result == ("retry" if isinstance(error, Transient) else "refused")
+    assert r.verdict.error and "could not revoke Reader on" in r.verdict.error
+    assert "1 of 2 revoked" in r.verdict.error and "Storage Blob Data Reader" in r.verdict.error
+    assert arm.count("patch_app") == 0  # not tagged: the workload stays managed
+    assert "warden:ignore" not in arm.apps[ArmId.parse(app)]["tags"]
+    assert [a.role_guid for a in arm.ours(app)] == [READER]
+
+    r = await releasing.release(Core(Policy(), arm), ArmId.parse(app), yes=True,
+                                detach_identities=False)  # the rerun finishes it
+    assert r.verdict.result == "applied" and arm.ours(app) == []
+    assert arm.apps[ArmId.parse(app)]["tags"]["warden:ignore"] == "true"
+
+
+async def test_release_revokes_what_a_racing_convergence_granted_before_the_tag(
+        arm: FakeArm, warden: Any) -> None:
+    app = arm.app("web", {"grant:rg": "Reader@."})
+    await warden.handle_payload([write(app)])
+    patch = arm.patch_app
+
+    async def racing(target: ArmId, body: dict[str, Any]) -> dict[str, Any] | None:
+        # a convergence that read the workload untagged grants again after the revokes
+        out = await Warden(Policy(), arm).handle_payload([write(app)])
+        assert [o.result for o in out] == ["applied"] and len(arm.ours(app)) == 1
+        return await patch(target, body)
+
+    arm.patch_app = racing  # type: ignore[method-assign]
+    r = await releasing.release(Core(Policy(), arm), ArmId.parse(app), yes=True,
+                                detach_identities=False)
+    assert r.verdict.result == "applied" and arm.ours(app) == []
+    assert [c.split(" on ")[0] for c in r.verdict.changes] == [
+        "revoke Reader", "tag warden:ignore=true (opt out)", "revoke Reader"]
 
 
 async def test_release_keeps_the_opt_out_tags_spelling_and_does_not_tag_twice(

@@ -336,3 +336,48 @@ async def test_a_validation_event_reaching_the_trigger_is_acknowledged(emu: Any)
     emu.clear_log()
     assert await on_event(validation) is None
     assert emu.count() == 0
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("[grants]\nallowed_role = [\"Reader\"]\n", ("grants.allowed_role", "expected one of")),
+    ("[grants]\nenable_system_identity = \"yes\"\n",
+     ("grants.enable_system_identity", "expected a boolean")),
+    ("[grants\ntag_prefix = \"x\"\n", ("not valid TOML", "line 1")),
+])
+async def test_an_unusable_policy_file_stops_the_functions_naming_file_key_and_expectation(
+        emu: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        tmp_path: Path, text: str, words: tuple[str, ...]) -> None:
+    """The contract's policy error, through the Functions entry points: the message names
+    the file, the key and what was expected, in what is raised and in the ERROR log."""
+    policy = tmp_path / "bad-policy.toml"
+    policy.write_text(text)
+    monkeypatch.setenv("WARDEN_POLICY", str(policy))
+    app_id = seed_app(emu)
+    emu.clear_log()
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="aca_warden"), \
+            pytest.raises(PolicyError) as raised:
+        await on_event(grid_event(emu, app_id))
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    for message in (str(raised.value), *errors[-1:]):
+        assert str(policy) in message and all(w in message for w in words), message
+    assert errors
+    with pytest.raises(PolicyError, match=re.escape(str(policy))):
+        await reconcile_timer(TimerRequest(past_due=False))
+    assert emu.count(kind="write") == 0 and grants_of(emu, app_id) == []
+
+
+async def test_the_functions_read_policy_toml_of_the_current_directory(
+        emu: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """No WARDEN_POLICY: policy.toml in the current directory (the function app's root),
+    else every default with a warning."""
+    app_id = seed_app(emu, tags={"perm:rg": "Reader@."})
+    with caplog.at_level(logging.WARNING):
+        await on_event(grid_event(emu, app_id))  # defaults: "perm:" is not a grant tag
+    assert grants_of(emu, app_id) == []
+    assert any("no policy file" in r.getMessage() and r.levelno == logging.WARNING
+               for r in caplog.records)
+    await function_app._holder.aclose()  # a new worker, started with policy.toml in place
+    (tmp_path / "policy.toml").write_text("[grants]\ntag_prefix = \"perm:\"\n")
+    await on_event(grid_event(emu, app_id))
+    assert len(grants_of(emu, app_id)) == 1

@@ -281,3 +281,47 @@ def test_a_policy_that_manages_nothing_runs_with_a_warning(emu: Any, tmp_path: P
     assert p.returncode == 0, (p.stdout, p.stderr)
     assert "apps.resource_groups is empty" in p.stderr
     assert lines(p.stdout)[0]["result"] == "ignored" and emu.get(target) is not None
+
+
+# -- the Environment table: WARDEN_ARM_SCOPE, SSL_CERT_FILE, REQUESTS_CA_BUNDLE ---------------
+
+
+def _token_resources(emu: Any) -> set[str]:
+    from urllib.parse import parse_qs
+    return {v for r in emu.request_log if r.kind == "token"
+            for v in parse_qs(r.query).get("resource", [])}
+
+
+def test_warden_arm_scope_is_the_token_scope_for_arm_else_the_endpoints(emu: Any,
+                                                                       tmp_path: Path) -> None:
+    _, f = tagged_app_and_its_event(emu, tmp_path, "scope")
+    emu.clear_log()
+    p = run(emu, "handle", str(f), tmp=tmp_path)  # default: <endpoint>/.default
+    assert p.returncode == 0, p.stderr
+    assert _token_resources(emu) == {emu.env["WARDEN_ARM_ENDPOINT"]}
+    _, f = tagged_app_and_its_event(emu, tmp_path, "scope")
+    emu.clear_log()
+    p = run(emu, "handle", str(f), tmp=tmp_path,
+            extra={"WARDEN_ARM_SCOPE": "https://management.core.windows.net//.default"})
+    assert p.returncode == 0, p.stderr
+    assert [o["result"] for o in lines(p.stdout)] == ["applied"]
+    assert _token_resources(emu) == {"https://management.core.windows.net/"}
+
+
+@pytest.mark.parametrize("given", ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", None])
+def test_either_ca_bundle_variable_alone_is_honoured_for_tls_to_arm(
+        emu: Any, tmp_path: Path, given: str | None) -> None:
+    """The emulator's certificate is trusted only through the CA bundle variables: either
+    one alone is enough; with neither (system CAs) TLS to it fails, transiently (75)."""
+    _, f = tagged_app_and_its_event(emu, tmp_path, "ca")
+    bundle = emu.env["SSL_CERT_FILE"]
+    extra = {"SSL_CERT_FILE": "", "REQUESTS_CA_BUNDLE": ""}
+    if given:
+        extra[given] = bundle
+    p = run(emu, "handle", str(f), tmp=tmp_path, extra=extra)
+    if given:
+        assert p.returncode == 0, p.stderr
+        assert [o["result"] for o in lines(p.stdout)] == ["applied"]
+    else:
+        assert p.returncode == 75, (p.stdout, p.stderr)
+        assert [o["result"] for o in lines(p.stdout)] == ["retry"]

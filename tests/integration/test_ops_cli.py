@@ -368,9 +368,14 @@ def test_release_shows_then_removes_only_its_own_and_opts_out(tenant: Tenant,
     assert t.emu.count(kind="write") == 0 and len(t.ours(app)) == 3
 
     mark = len(t.emu.events)
+    t.emu.clear_log()
     p = t.cli("release", app, "--detach-identities", "--yes", policy=STD_POLICY)
     assert p.returncode == 0, p.stderr
     assert "done: revoke Reader on" in p.stdout and "done: tag warden:ignore=true" in p.stdout
+    # the contract's order: revoke aca-warden's assignments, then tag the app
+    assert p.stdout.index("done: revoke") < p.stdout.index("done: tag warden:ignore=true")
+    writes = [(r.method, r.path) for r in t.emu.request_log if r.kind == "write"]
+    assert [m for m, _ in writes] == ["DELETE", "DELETE", "PATCH"], writes
     after = t.emu.get(app)
     assert [a["name"] for a in t.ours(app)] == [lookalike["name"]]  # only it is left
     assert person.lower() in t.assignment_ids()
@@ -434,10 +439,14 @@ def test_release_that_arm_fails_exits_75_or_1_names_the_app_and_reruns(tenant: T
     t.emu.inject_fault("DELETE", r"roleAssignments/", 503, "ServiceUnavailable", count=8)
     p = t.cli("release", app, "--yes")
     assert p.returncode == 75 and "web" in p.stderr and "run the command again" in p.stderr
+    assert "could not revoke Reader on" in p.stderr
+    # the revoke failed: the app is not tagged, it stays managed
+    assert "warden:ignore" not in t.emu.get(app)["tags"] and len(t.ours(app)) == 1
     t.emu.clear_faults()
     t.emu.inject_fault("DELETE", r"roleAssignments/", 403, "AuthorizationFailed", count=1)
     p = t.cli("release", app, "--yes")  # refused for good: exit 1, named
     assert p.returncode == 1 and "web" in p.stderr and "AuthorizationFailed" in p.stderr
+    assert "warden:ignore" not in t.emu.get(app)["tags"] and len(t.ours(app)) == 1
     p = t.cli("release", app, "--yes")  # idempotent: the rerun finishes it
     assert p.returncode == 0, p.stderr
     assert t.ours(app) == [] and t.emu.get(app)["tags"]["warden:ignore"] == "true"
