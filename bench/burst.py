@@ -180,10 +180,9 @@ def analyse(log: list[Any], apps: list[str], bodies: dict[str, dict[str, Any] | 
 
 
 def _results(lines: Iterable[dict[str, Any]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for o in lines:
-        out[o["result"]] = out.get(o["result"], 0) + 1
-    return out
+    from handlers.report import tally
+
+    return tally(o["result"] for o in lines)
 
 
 # -- one burst ----------------------------------------------------------------------------

@@ -71,6 +71,7 @@ def seed_converged(emu: Any, subscription: str, n: int, k: int, start: int = 0) 
 
 def run_sweep(cfg: Config, subscriptions: int) -> SweepResult:
     from emulator import EmulatorThread
+    from handlers.report import tally
 
     subs = [str(uuid.uuid4()) for _ in range(subscriptions)]
     with tempfile.TemporaryDirectory(prefix="aca-bench-") as tmp, \
@@ -90,9 +91,7 @@ def run_sweep(cfg: Config, subscriptions: int) -> SweepResult:
         child = run_child(args, child_env(emu.env, policy_file(tmp)), tmp, "sweep")
         log = list(emu.request_log)
     arm = [r for r in log if r.kind != "token"]
-    results: dict[str, int] = {}
-    for o in child.lines():
-        results[o["result"]] = results.get(o["result"], 0) + 1
+    results = tally(o["result"] for o in child.lines())
     return SweepResult(
         apps=cfg.apps, subscriptions=subscriptions, wall_s=child.wall_s,
         arm_s=max((r.ts for r in arm), default=0.0) - min((r.started for r in log), default=0.0),

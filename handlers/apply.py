@@ -45,7 +45,7 @@ from handlers.flight import Shared, gather_all, gather_settled
 from handlers.grants import Refusal
 from handlers.ids import ArmId
 from handlers.model import assignment_name, description_for, role_definition_id
-from handlers.plan import Grant, Plan, Revoke, identity_body
+from handlers.plan import Grant, Plan, Revoke
 
 __all__ = ["Applied", "Applier"]
 
@@ -77,10 +77,9 @@ class Applier:
         notes: list[str] = []
         created = await self._create_identities(plan, changes, refusals)
         failed = {r.identity.lower() for r in refusals if r.identity}
-        attach = tuple(i for i in plan.attach if i.lower() not in failed)
         principal = plan.principal
-        if plan.enable_system or attach:
-            principal, attach = await self._patch_identity(plan, attach, refusals)
+        if plan.identity_patch(failed) is not None:
+            principal, attach = await self._patch_identity(plan, failed, refusals)
             if plan.enable_system:
                 changes.append("enable system-assigned identity")
             changes += [f"attach identity {i}" for i in attach]
@@ -148,11 +147,17 @@ class Applier:
                 changes.append(f"create identity {ident}")
         return done
 
-    async def _patch_identity(self, plan: Plan, attach: tuple[str, ...],
+    async def _patch_identity(self, plan: Plan, failed: set[str],
                               refusals: list[Refusal]) -> tuple[str | None, tuple[str, ...]]:
-        """(the system principal after the PATCH, the identities attached)."""
+        """The plan's identity PATCH, leaving out the identities in `failed` (lower-case)
+        and those ARM says aca-warden may not attach: (the system principal after the
+        PATCH, the identities attached)."""
+        left_out = set(failed)
         while True:
-            body = identity_body(plan.system, (*plan.user_assigned, *attach))
+            body = plan.identity_patch(left_out)
+            if body is None:  # every identity to attach was denied, and nothing else changes
+                return plan.principal, ()
+            attach = tuple(i for i in plan.attach if i.lower() not in left_out)
             try:
                 answer = await self.arm.patch_app(plan.app, body)
                 break
@@ -162,9 +167,7 @@ class Applier:
                     raise
                 refusals += [Refusal(f"aca-warden may not attach this identity ({e})",
                                      identity=i) for i in denied]
-                attach = tuple(i for i in attach if i not in denied)
-                if not (attach or plan.enable_system):
-                    return plan.principal, ()
+                left_out.update(i.lower() for i in denied)
         if not plan.system:
             return None, attach
         principal = _principal(answer) or (None if plan.enable_system else plan.principal)

@@ -21,7 +21,10 @@ import logging
 import math
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from handlers.events import AppEvent
 
 __all__ = ["build_parser", "main"]
 
@@ -316,14 +319,15 @@ async def _run_warden(args: argparse.Namespace) -> int:
     warden = Warden.from_env()  # PolicyError before any ARM call
     problems: list[str] = []
     async with warden:
-        if _needs_arm(args):
-            await _credential_check(warden, args)
+        events = _events(args)
+        if events is None or any(ev.workload is not None for ev in events):
+            await _credential_check(warden, args)  # ignored events need no ARM
         if _is_ops(args):
             from handlers.ops.commands import run
 
             return await run(warden, args)
-        if args.command == "handle":
-            outcomes = await warden.handle_payload(args.payload)
+        if events is not None:
+            outcomes = await warden.handle_events(events)
         elif args.command == "plan":
             outcomes = [await warden.plan_app(args.app_id)]
             problems = [o.error or o.result for o in outcomes if o.result == "refused"]
@@ -348,13 +352,13 @@ async def _credential_check(warden: Any, args: argparse.Namespace) -> None:
             raise
 
 
-def _needs_arm(args: argparse.Namespace) -> bool:
-    """Whether the command will call ARM (a delivery of ignored events does not)."""
+def _events(args: argparse.Namespace) -> list[AppEvent] | None:
+    """The events of ``handle``'s payload, parsed once; None for every other command."""
     if args.command != "handle":
-        return True
+        return None
     from handlers.events import parse_payload
 
-    return any(ev.workload is not None for ev in parse_payload(args.payload))
+    return parse_payload(args.payload)
 
 
 async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], list[str]]:
@@ -365,6 +369,7 @@ async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], 
     skipped; the others are swept.
     """
     from handlers.ops.tenant import given_subscriptions, unreadable, unswept
+    from handlers.report import summary, tally
 
     given, source = given_subscriptions(args.subscriptions)
     sys.stderr.write("reconcile: sweeping container apps and jobs...\n")
@@ -377,11 +382,8 @@ async def _reconcile(warden: Any, args: argparse.Namespace) -> tuple[list[Any], 
             problems.append(f"{o.error} (from {source})" if given else str(o.error))
         elif (sub := unswept(o)) is not None:
             problems.append(unreadable(sub, source, o.error))
-    counts: dict[str, int] = {}
-    for o in outcomes:
-        counts[o.result] = counts.get(o.result, 0) + 1
-    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no apps or jobs"
-    sys.stderr.write(f"reconcile: done: {summary}\n")
+    done = summary(tally(o.result for o in outcomes)) or "no apps or jobs"
+    sys.stderr.write(f"reconcile: done: {done}\n")
     return outcomes, problems
 
 

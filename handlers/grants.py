@@ -59,7 +59,6 @@ __all__ = [
     "role_allowed",
     "role_decision",
     "role_guid_of",
-    "scope_within",
 ]
 
 Level = Literal["floor", "broad", "ok"]
@@ -188,12 +187,6 @@ def normalise_scope(scope: str, app_id: str) -> tuple[str | None, str | None]:
     return str(parsed), None
 
 
-def scope_within(scope: str, allowed: str) -> bool:
-    """True when `scope` equals `allowed` or lies segment-wise below it (case-insensitive)."""
-    s, a = scope.lower().rstrip("/"), allowed.lower().rstrip("/")
-    return s == a or s.startswith(a + "/")
-
-
 # --- grant tags ------------------------------------------------------------------------------
 
 
@@ -233,7 +226,9 @@ def _role_problem(role: str) -> str | None:
     return None
 
 
-def _allowed_scopes(policy: Policy, app_id: str, location: str | None) -> list[str]:
+def _allowed_scopes(policy: Policy, app_id: str, location: str | None) -> list[ArmId]:
+    """``allowed_scopes`` filled in for the app; a scope admits itself and what lies
+    below it (:meth:`ArmId.contains`: segment-wise, case ignored)."""
     scopes = []
     for template in policy.allowed_scopes:
         try:
@@ -241,7 +236,8 @@ def _allowed_scopes(policy: Policy, app_id: str, location: str | None) -> list[s
         except ValueError:
             continue  # needs a location the caller does not know: admits nothing
         normalised, _ = normalise_scope(expanded, app_id)
-        scopes.append(normalised or expanded)
+        if normalised is not None:  # else not a scope (the policy checks their shape)
+            scopes.append(ArmId.parse(normalised))
     return scopes
 
 
@@ -288,7 +284,8 @@ def parse_grant_tags(
                 refusals.append(Refusal(f"{problem}; expected {_SCOPE_FORMS}", tag,
                                         rule="scope", item=n))
                 continue
-            within = next((a for a in allowed if scope_within(scope, a)), None)
+            target = ArmId.parse(scope)  # normalise_scope answers only parsed ids
+            within = next((a for a in allowed if a.contains(target)), None)
             if within is None:
                 admitted = " or ".join(f"{a} and below" for a in allowed) or "nothing"
                 refusals.append(
@@ -297,7 +294,7 @@ def parse_grant_tags(
                 )
                 continue
             requests.append(GrantRequest(tag=tag, role=role, scope=scope, item=n,
-                                         within=within))
+                                         within=str(within)))
     return requests, refusals
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "is_ours",
     "owner_of",
     "role_definition_id",
+    "role_name",
 ]
 
 Level = Literal["floor", "broad", "ok"]
@@ -141,6 +142,12 @@ class RoleInfo:
     id: str
     level: Level  # grants.classify_role: "floor" | "broad" | "ok"
     why: str = ""  # grants.Classification.why: the action that makes it floor or broad
+
+
+def role_name(names: Mapping[str, str], guid: str) -> str:
+    """A role's display name for people, from `names` (role GUID -> name, as observe read
+    them): the GUID itself when the name is unknown (the role is gone or unreadable)."""
+    return names.get(guid, guid)
 
 
 class AssignmentIndex:

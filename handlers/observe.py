@@ -203,7 +203,7 @@ class Observer:
         if body is None:
             indexes, notes = await self.listings(self.subscriptions_for(app), not_before, given)
             owned = _owned(app, indexes.values())
-            names = await self._names(sub, owned, {})
+            names = await self.role_names(sub, owned)
             return Snapshot(app, None, owned=owned, role_names=names, notes=tuple(notes))
         state = app_state(app, body)
         if not past_opt_out and opted_out(state.tags, self.policy) is not None:
@@ -236,7 +236,8 @@ class Observer:
         return Snapshot(app, state, identities=identities,
                         grants=tuple(grants), grant_refusals=tuple(refusals), owned=owned,
                         held=held, missing_scopes=missing,
-                        role_names=await self._names(sub, owned, known), notes=tuple(notes))
+                        role_names=await self.role_names(sub, owned, known),
+                        notes=tuple(notes))
 
     async def owned(self, app: ArmId, *, not_before: float | None
                     ) -> tuple[tuple[Assignment, ...], dict[str, str]]:
@@ -244,13 +245,15 @@ class Observer:
         listings no older than `not_before`; the workload itself is not read."""
         indexes, _ = await self.listings(self.subscriptions_for(app), not_before)
         owned = _owned(app, indexes.values())
-        return owned, await self._names(app.subscription or "", owned, {})
+        return owned, await self.role_names(app.subscription or "", owned)
 
-    async def _names(self, sub: str, owned: Iterable[Assignment], known: dict[str, str]
-                     ) -> dict[str, str]:
-        """Display names of the roles of `owned` (looked up only when not `known`)."""
-        guids = sorted({a.role_guid for a in owned} - set(known))
-        names = await asyncio.gather(*(self.role_name(sub, g) for g in guids))
+    async def role_names(self, subscription: str, assignments: Iterable[Assignment],
+                         known: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Role GUID -> display name for the roles of `assignments`, and every one of `known`
+        (those are not looked up again); read with handlers.model.role_name."""
+        known = dict(known or {})
+        guids = sorted({a.role_guid for a in assignments} - set(known))
+        names = await asyncio.gather(*(self.role_name(subscription, g) for g in guids))
         return {**known, **dict(zip(guids, names, strict=True))}
 
     async def _missing_scopes(self, grants: Iterable[ResolvedGrant],

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from handlers.grants import GrantRequest, Refusal, role_decision
 from handlers.ids import ArmId
-from handlers.model import AppState, Assignment, RoleInfo
+from handlers.model import AppState, Assignment, RoleInfo, role_name
 from handlers.policy import Policy
 
 __all__ = [
@@ -144,16 +144,17 @@ class Plan:
     detach: tuple[str, ...] = ()  # release: standard identities to take off
     opt_out: str | None = None  # release: the opt-out tag to set to "true" (its spelling)
 
-    @property
-    def patches_identity(self) -> bool:
-        return self.enable_system or bool(self.attach)
+    def identity_patch(self, leaving_out: Iterable[str] = ()) -> dict[str, Any] | None:
+        """The identity PATCH body (the full desired map), or None when none is needed.
 
-    @property
-    def identity_patch(self) -> dict[str, Any] | None:
-        """The identity PATCH body (the full desired map), or None when none is needed."""
-        if not self.patches_identity:
+        ``leaving_out``: standard identities of :attr:`attach` that apply could not create
+        or may not attach (case ignored); the PATCH carries the rest, and is not needed
+        when that leaves nothing to change."""
+        gone = {i.lower() for i in leaving_out}
+        attach = tuple(i for i in self.attach if i.lower() not in gone)
+        if not (self.enable_system or attach):
             return None
-        return identity_body(self.system, (*self.user_assigned, *self.attach))
+        return identity_body(self.system, (*self.user_assigned, *attach))
 
     @property
     def release_patch(self) -> dict[str, Any] | None:
@@ -175,7 +176,7 @@ class Plan:
 
     @property
     def empty(self) -> bool:
-        return not (self.patches_identity or self.create_identities or self.grants
+        return not (self.identity_patch() or self.create_identities or self.grants
                     or self.revokes or self.release_patch)
 
     def release_changes(self) -> tuple[str, ...]:
@@ -223,7 +224,7 @@ def opted_out(tags: Mapping[str, Any], policy: Policy) -> str | None:
 
 def _revoke(a: Assignment, names: Mapping[str, str], *, unless_current: bool = False) -> Revoke:
     """Revoke `a`, worded with its role's name (its GUID when the name is unknown)."""
-    return Revoke(a, names.get(a.role_guid, a.role_guid), unless_current)
+    return Revoke(a, role_name(names, a.role_guid), unless_current)
 
 
 def make_plan(snap: Snapshot, policy: Policy) -> Plan:

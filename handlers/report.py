@@ -16,6 +16,7 @@ which carries every field of the outcome line.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -26,7 +27,8 @@ from handlers.errors import Permanent, Transient
 from handlers.grants import Refusal
 from handlers.plan import Plan
 
-__all__ = ["Outcome", "ResultKind", "Verdict", "exit_code", "failed", "outcome", "verdict"]
+__all__ = ["Outcome", "ResultKind", "Verdict", "exit_code", "failed", "outcome", "summary",
+           "tally", "verdict"]
 
 ResultKind = Literal["applied", "unchanged", "ignored", "refused", "retry", "deleted"]
 PLANNED = "planned: "
@@ -113,6 +115,17 @@ def outcome(v: Verdict, *, event_id: str | None = None, correlation_id: str | No
                    tuple(MappingProxyType(r.to_json()) for r in v.refused), v.error,
                    correlation_id, round((time.monotonic() - started) * 1000, 1), v.reason,
                    v.notes, v.dry_run, caller)
+
+
+def tally(results: Iterable[str]) -> dict[str, int]:
+    """How many outcomes of each result (``applied``, ``unchanged``...), by result name."""
+    return dict(sorted(Counter(results).items()))
+
+
+def summary(counts: Mapping[str, int], words: Mapping[str, str] | None = None) -> str:
+    """A :func:`tally` for people: ``"2 applied, 5 unchanged"``; `words` rewords a result
+    (``{"applied": "would change"}``); empty when there is nothing to count."""
+    return ", ".join(f"{n} {(words or {}).get(k, k)}" for k, n in counts.items())
 
 
 def exit_code(outcomes: Iterable[Outcome]) -> int:

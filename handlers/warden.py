@@ -1,6 +1,7 @@
 """The service: deliveries in, outcomes out (the API of cli, serve, function_app).
 
-:meth:`Warden.handle_payload` takes one delivery (one event or a batch):
+:meth:`Warden.handle_payload` takes one delivery (one event or a batch;
+:meth:`Warden.handle_events` the same, parsed already):
 
 1. every event is parsed (handlers.events); one that is not for aca-warden
    (``ignored``) or unusable (``refused``) is answered at once, with no ARM
@@ -42,7 +43,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from handlers import telemetry
@@ -123,8 +124,12 @@ class Warden:
     # -- deliveries ----------------------------------------------------------------
     async def handle_payload(self, payload: object) -> list[Outcome]:
         """One outcome per event of ``payload`` (one event or a batch), in input order."""
+        return await self.handle_events(parse_payload(payload))
+
+    async def handle_events(self, events: Sequence[AppEvent]) -> list[Outcome]:
+        """One outcome per event of a delivery already parsed (handlers.events.parse_payload),
+        in input order."""
         started, started_ns = time.monotonic(), time.time_ns()
-        events = parse_payload(payload)
         outcomes: list[Outcome | None] = [None] * len(events)
         groups: dict[ArmId, list[int]] = {}
         for i, ev in enumerate(events):

@@ -29,6 +29,7 @@ from handlers.ops import preview, release
 from handlers.ops.tenant import Progress, Subscriptions, subscriptions, unreadable, unswept
 from handlers.plan import Plan
 from handlers.policy import Policy, read_policy_file
+from handlers.report import summary, tally
 from handlers.review import review_policy
 from handlers.warden import Warden, not_found
 
@@ -194,7 +195,7 @@ async def _plan_all(warden: Warden, args: argparse.Namespace) -> int:
     """Every workload's dry-run outcome line, as `plan APP_ID` prints one."""
     run_ = Run("plan")
     subs = await run_.subscriptions(warden, args.subscriptions)
-    counts: dict[str, int] = {}
+    results: list[str] = []
     for sub in subs.ids:
         run_.progress.say(f"subscription {sub}: planning")
         for o in await warden.reconcile_all([sub], dry_run=True):
@@ -204,14 +205,13 @@ async def _plan_all(warden: Warden, args: argparse.Namespace) -> int:
                 else:
                     run_.problem(unreadable(sub, subs.source, o.error))
                 continue
-            counts[o.result] = counts.get(o.result, 0) + 1
+            results.append(o.result)
             if o.result == "retry":
                 run_.transient = True
             _json_line(o.to_json())
-    total = sum(counts.values())
-    words = {"applied": "would change", "deleted": "gone (grants to clean up)"}
-    shown = ", ".join(f"{v} {words.get(k, k)}" for k, v in sorted(counts.items()))
-    run_.progress.say(f"done: {total} workload(s){': ' + shown if shown else ''}; "
+    shown = summary(tally(results), {"applied": "would change",
+                                     "deleted": "gone (grants to clean up)"})
+    run_.progress.say(f"done: {len(results)} workload(s){': ' + shown if shown else ''}; "
                       "nothing written")
     return run_.exit_code
 

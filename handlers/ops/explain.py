@@ -19,14 +19,13 @@ into a frozen :class:`Explanation`, item by item:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from handlers.grants import RULES, GrantRequest, Refusal, grant_items, role_decision
 from handlers.ids import ArmId
-from handlers.model import Assignment, AssignmentIndex
+from handlers.model import Assignment, AssignmentIndex, role_name
 from handlers.observe import Observer
 from handlers.plan import Held, Plan, Snapshot, make_plan, opted_out, outside_resource_groups
 from handlers.policy import Policy
@@ -193,11 +192,8 @@ async def gather(observer: Observer, app: ArmId) -> Gathered:
     if principals:  # the listings observe just read (shared, still fresh): no request
         indexes, _ = await observer.listings(observer.subscriptions_for(app), None)
         found = _of_principals(indexes.values(), principals)
-    sub = app.subscription or ""
-    guids = sorted({a.role_guid for a in found} - set(snap.role_names))
-    names = await asyncio.gather(*(observer.role_name(sub, g) for g in guids))
-    return Gathered(snap, plan, body, tuple(found),
-                    {**snap.role_names, **dict(zip(guids, names, strict=True))})
+    names = await observer.role_names(app.subscription or "", found, snap.role_names)
+    return Gathered(snap, plan, body, tuple(found), names)
 
 
 def _user_principals(body: Mapping[str, Any] | None) -> dict[str, str]:
@@ -226,7 +222,7 @@ def explain(g: Gathered, policy: Policy) -> Explanation:
     state = snap.state
     owned_ids = {a.id.lower() for a in snap.owned}
     if state is None:
-        owned = tuple(OwnedView(a, g.role_names.get(a.role_guid, a.role_guid), (), False,
+        owned = tuple(OwnedView(a, role_name(g.role_names, a.role_guid), (), False,
                                 "the workload is gone") for a in snap.owned)
         return Explanation(snap.app, False, policy.source, owned=owned,
                            pending=plan.changes(), notes=plan.notes)
@@ -237,7 +233,7 @@ def explain(g: Gathered, policy: Policy) -> Explanation:
     tags = tuple(_tag(name, value, requests, refusals, plan, snap, policy, unmanaged)
                  for name, value in _grant_tags(snap, plan))
     users = _user_principals(g.body)
-    others = tuple(OtherView(a, g.role_names.get(a.role_guid, a.role_guid),
+    others = tuple(OtherView(a, role_name(g.role_names, a.role_guid),
                              _identity_of(a, state.principal_id, users))
                    for a in g.assignments if a.id.lower() not in owned_ids)
     return Explanation(
@@ -375,7 +371,7 @@ def _owned(snap: Snapshot, plan: Plan, names: Mapping[str, str],
     out: list[OwnedView] = []
     for a in snap.owned:
         tags = tags_of.get(a.key, ())
-        name = names.get(a.role_guid, a.role_guid)
+        name = role_name(names, a.role_guid)
         if unmanaged is not None:
             out.append(OwnedView(a, name, tags, True, ""))
         elif a.id.lower() not in revoked:

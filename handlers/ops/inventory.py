@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from handlers.ids import ArmId
-from handlers.model import Assignment
+from handlers.model import Assignment, role_name
 from handlers.observe import Observer, Survey
 from handlers.ops.explain import kind_of, tags_by_grant
 from handlers.ops.tenant import Progress
@@ -72,7 +72,7 @@ def row_of(snap: Snapshot, observer: Observer) -> Row:
     names = snap.role_names
     state = snap.state
     tags_of = tags_by_grant(snap)
-    owned = tuple(Owned(a, names.get(a.role_guid, a.role_guid), tags_of.get(a.key, ()))
+    owned = tuple(Owned(a, role_name(names, a.role_guid), tags_of.get(a.key, ()))
                   for a in sorted(snap.owned, key=lambda a: (a.scope.lower(), a.role_guid)))
     if state is None:
         return Row(snap.app, "gone", (), owned)

@@ -82,7 +82,7 @@ def test_enabling_the_identity_grants_for_the_new_principal_and_revokes_the_old_
     assert plan.enable_system and plan.principal is None and len(plan.grants) == 1
     [revoke] = plan.revokes
     assert revoke.assignment.principal_id == P1 and revoke.unless_current
-    assert plan.identity_patch == {"identity": {"type": "SystemAssigned"}}
+    assert plan.identity_patch() == {"identity": {"type": "SystemAssigned"}}
 
 
 def test_a_wanted_grant_of_an_old_principal_is_revoked_unconditionally_when_not_enabling(
@@ -93,7 +93,7 @@ def test_a_wanted_grant_of_an_old_principal_is_revoked_unconditionally_when_not_
 
 def test_with_no_grant_tags_the_identity_is_not_enabled_but_old_grants_still_go() -> None:
     plan = make_plan(snap(state(system=False), owned=(ours(P1),)), Policy())
-    assert not plan.enable_system and plan.identity_patch is None
+    assert not plan.enable_system and plan.identity_patch() is None
     assert len(plan.revokes) == 1 and not plan.revokes[0].unless_current
 
 
@@ -117,10 +117,21 @@ def test_a_standard_identity_is_created_then_attached_with_every_other_kept() ->
     plan = make_plan(snap(state(user_assigned=(own,)), identities={UAMI: False}),
                      Policy(standard_identities=(UAMI,), create_missing=True))
     assert plan.create_identities == (UAMI,) and plan.attach == (UAMI,)
-    assert plan.identity_patch == {"identity": {
+    assert plan.identity_patch() == {"identity": {
         "type": "SystemAssigned,UserAssigned",
         "userAssignedIdentities": {own: {}, UAMI: {}}}}
     assert plan.changes() == (f"create identity {UAMI}", f"attach identity {UAMI}")
+
+
+def test_the_identity_patch_leaves_out_what_apply_could_not_attach() -> None:
+    other = UAMI + "2"
+    plan = Plan(APP, "converge", system=True, user_assigned=("/kept",), attach=(UAMI, other))
+    assert plan.identity_patch([other.upper()]) == {"identity": {
+        "type": "SystemAssigned,UserAssigned", "userAssignedIdentities": {"/kept": {}, UAMI: {}}}}
+    assert plan.identity_patch([UAMI, other]) is None  # nothing else to change
+    enabling = dataclasses.replace(plan, enable_system=True)
+    assert enabling.identity_patch([UAMI, other]) == {"identity": {
+        "type": "SystemAssigned,UserAssigned", "userAssignedIdentities": {"/kept": {}}}}
 
 
 @pytest.mark.parametrize(("system", "user", "kind"), [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -13,11 +14,20 @@ from handlers.apply import Applied, Applier
 from handlers.errors import Permanent, Transient
 from handlers.grants import Refusal
 from handlers.ids import ArmId
-from handlers.model import AssignmentIndex
+from handlers.model import Assignment, AssignmentIndex, role_definition_id, role_name
 from handlers.observe import Observer
 from handlers.plan import Plan, make_plan
 from handlers.policy import Policy
-from handlers.report import Outcome, Verdict, exit_code, failed, outcome, verdict
+from handlers.report import (
+    Outcome,
+    Verdict,
+    exit_code,
+    failed,
+    outcome,
+    summary,
+    tally,
+    verdict,
+)
 
 from .fakearm import SUB, FakeArm, permanent, transient
 
@@ -89,6 +99,15 @@ def test_exit_code_is_75_exactly_when_something_must_be_retried() -> None:
     assert exit_code([o("applied"), o("refused"), o("ignored")]) == 0
     assert exit_code([o("applied"), o("retry")]) == 75
     assert exit_code([]) == 0
+
+
+def test_tally_counts_results_by_name_and_summary_words_them() -> None:
+    counts = tally(["unchanged", "applied", "unchanged", "retry"])
+    assert counts == {"applied": 1, "retry": 1, "unchanged": 2}
+    assert list(counts) == ["applied", "retry", "unchanged"]
+    assert summary(counts) == "1 applied, 1 retry, 2 unchanged"
+    assert summary(counts, {"applied": "would change"}).startswith("1 would change, ")
+    assert tally([]) == {} and summary({}) == ""
 
 
 # --- apply ----------------------------------------------------------------------------------------
@@ -165,6 +184,30 @@ async def test_when_every_identity_to_attach_is_denied_and_nothing_else_is_patch
     assert arm.count("patch_app") == 1
 
 
+async def test_apply_patches_exactly_the_plans_identity_patch(arm: FakeArm) -> None:
+    std = arm.identity("std")
+    app = arm.app("web", {"grant:a": READER}, user=(arm.identity("own"),))
+    plan = await plan_for(arm, app, Policy(standard_identities=(std,)))
+    assert plan.enable_system and plan.attach == (std,)
+    arm.clear()
+    await Applier(arm).apply(plan)
+    assert [args[1] for m, args in arm.calls if m == "patch_app"] == [plan.identity_patch()]
+
+
+async def test_an_identity_arm_denies_is_left_out_of_the_plans_patch_and_the_rest_sent(
+        arm: FakeArm) -> None:
+    std, denied = arm.identity("std"), arm.identity("denied")
+    arm.denied_identities.add(ArmId.parse(denied))
+    arm.app("web", {}, system=True)
+    plan = Plan(APP, "converge", system=True, attach=(std, denied), principal="p")
+    applied = await Applier(arm).apply(plan)
+    sent = [args[1] for m, args in arm.calls if m == "patch_app"]
+    assert sent == [plan.identity_patch(), plan.identity_patch([denied.upper()])]
+    assert list(sent[1]["identity"]["userAssignedIdentities"]) == [std]
+    assert applied.changes == (f"attach identity {std}",)
+    assert [r.identity for r in applied.refusals] == [denied]
+
+
 async def test_grants_without_a_principal_are_retried_not_made(arm: FakeArm) -> None:
     app = arm.app("web", {"grant:a": READER})
     plan = await plan_for(arm, app, Policy(enable_system_identity=True))
@@ -217,6 +260,22 @@ async def test_observe_of_a_gone_workload_reads_its_grants_and_their_role_names(
     snap = await observer.observe(ArmId.parse(app))
     assert snap.state is None and len(snap.owned) == 1
     assert set(snap.role_names.values()) == {"Reader"}
+
+
+async def test_role_names_are_read_once_each_and_an_unknown_role_is_its_guid(
+        arm: FakeArm) -> None:
+    reader, blob, gone = ("acdd72a7-3385-48ef-bd42-f606fba81ae7",
+                          "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", str(uuid.uuid4()))
+
+    def assigned(guid: str) -> Assignment:
+        return Assignment(f"/a/{guid}", guid, str(APP), role_definition_id(SUB, guid), "p")
+
+    names = await Observer(Policy(), arm).role_names(
+        SUB, [assigned(reader), assigned(blob), assigned(gone), assigned(reader)],
+        known={blob: "known already"})
+    assert names == {reader: "Reader", blob: "known already", gone: gone}
+    assert arm.count("find_role") == 2  # Reader and the gone one; blob was known
+    assert [role_name(names, g) for g in (reader, "never-listed")] == ["Reader", "never-listed"]
 
 
 async def test_a_role_that_cannot_be_read_refuses_its_grant_only(arm: FakeArm) -> None:

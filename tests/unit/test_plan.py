@@ -119,7 +119,7 @@ def test_new_app_gets_full_identity_map_and_grants():
         identities={UAMI: True},
         grants=[grant("grant:a", READER), grant("grant:b", READER, RG)],
     )
-    assert p.identity_patch == {
+    assert p.identity_patch() == {
         "identity": {
             "type": "SystemAssigned,UserAssigned",
             "userAssignedIdentities": {OTHER_UAMI: {}, UAMI: {}},
@@ -141,14 +141,14 @@ def test_existing_identity_compared_case_insensitively():
         identities={UAMI: True},
         grants=[],
     )
-    assert p.identity_patch is None and p.empty
+    assert p.identity_patch() is None and p.empty
 
 
 def test_no_grants_does_not_enable_system_identity():
     p = make_plan(
         state(identity_type="None", principal_id=None), Policy(), identities={UAMI: True}, grants=[]
     )
-    assert p.identity_patch == {
+    assert p.identity_patch() == {
         "identity": {"type": "UserAssigned", "userAssignedIdentities": {UAMI: {}}}
     }
     assert not p.enable_system
