@@ -205,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "else every subscription the credential can read)")
     p.add_argument("--detach-identities", action="store_true",
                    help="also detach the standard identities the policy attaches")
-    p.add_argument("--yes", action="store_true", help="do it (without: show, write nothing)")
+    p.add_argument("--yes", action="store_true",
+                   help="do it (without, or in a dry run: show, write nothing)")
     p.add_argument("--json", action="store_true", help="one JSON line per workload")
 
     p = sub.add_parser(

@@ -285,8 +285,12 @@ async def _preview(warden: Warden, args: argparse.Namespace) -> int:
 
 async def _release(warden: Warden, args: argparse.Namespace) -> int:
     run_ = Run("release")
-    yes, detach = args.yes, args.detach_identities
-    if not yes and not args.json:
+    detach = args.detach_identities
+    yes = _writes(warden, args)
+    if args.yes and not yes:
+        sys.stderr.write("release: dry run is on (WARDEN_DRY_RUN or [run] dry_run): nothing "
+                         "is written; --yes is ignored\n")
+    elif not yes and not args.json:
         _out("Dry run: nothing is written. Run again with --yes to do it.\n\n")
     done: list[release.Released] = []
 
@@ -326,8 +330,14 @@ async def _release_one(warden: Warden, args: argparse.Namespace,
                        given: dict[str, Any], target: tuple[ArmId, dict[str, Any] | None]
                        ) -> release.Released:
     app, body = target
-    return await release.release(warden.core, app, yes=args.yes, body=body, given=given,
-                                 detach_identities=args.detach_identities)
+    return await release.release(warden.core, app, yes=_writes(warden, args), body=body,
+                                 given=given, detach_identities=args.detach_identities)
+
+
+def _writes(warden: Warden, args: argparse.Namespace) -> bool:
+    """Whether release writes: --yes, unless a dry run (WARDEN_DRY_RUN or [run] dry_run) is
+    on, which writes nothing, --yes or not."""
+    return bool(args.yes) and not warden.policy.dry_run
 
 
 def _group_filter(args: argparse.Namespace) -> tuple[str | None, str | None]:

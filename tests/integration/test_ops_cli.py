@@ -452,6 +452,28 @@ def test_release_that_arm_fails_exits_75_or_1_names_the_app_and_reruns(tenant: T
     assert t.ours(app) == [] and t.emu.get(app)["tags"]["warden:ignore"] == "true"
 
 
+@pytest.mark.parametrize("how", ["env", "policy"])
+def test_release_yes_in_a_dry_run_writes_nothing(tenant: Tenant, how: str) -> None:
+    """WARDEN_DRY_RUN (or [run] dry_run) "plans and reports, writing nothing": release --yes
+    too only shows what it would do, and says why."""
+    t = tenant
+    t.rg()
+    app = t.workload("web", {"grant:rg": "Reader@."})
+    t.converge(app)
+    t.emu.clear_log()
+    env = {"WARDEN_DRY_RUN": "1"} if how == "env" else {}
+    policy = "[run]\ndry_run = true\n" if how == "policy" else ""
+    p = t.cli("release", app, "--yes", policy=policy, extra=env)
+    assert p.returncode == 0, p.stderr
+    assert "would revoke Reader on" in p.stdout and "would tag warden:ignore=true" in p.stdout
+    assert "dry run" in p.stderr.lower() and "nothing is written" in p.stderr
+    assert t.emu.count(kind="write") == 0 and len(t.ours(app)) == 1
+    assert "warden:ignore" not in t.emu.get(app)["tags"]
+    p = t.cli("release", app, "--yes", "--json", policy=policy, extra=env)
+    assert p.returncode == 0 and [o["dry_run"] for o in lines(p.stdout)] == [True]
+    assert t.emu.count(kind="write") == 0
+
+
 # every command of the contract's "Command line" table
 @pytest.mark.parametrize("command", ["handle", "serve", "reconcile", "plan", "explain",
                                      "inventory", "release", "lint", "demo", "emulator"])
