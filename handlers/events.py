@@ -57,6 +57,7 @@ __all__ = [
     "ARN_CREATED_OR_UPDATED",
     "ARN_DELETED",
     "DELETE_SUCCESS",
+    "JSON_TYPES",
     "VALIDATION_EVENT",
     "WRITE_FAILURE",
     "WRITE_SUCCESS",
@@ -65,6 +66,7 @@ __all__ = [
     "is_validation_event",
     "parse_event",
     "parse_payload",
+    "type_name",
 ]
 
 EventKind = Literal["write", "delete", "ignored", "refused"]
@@ -142,7 +144,7 @@ def parse_payload(payload: object) -> list[AppEvent]:
             kind="refused",
             app_id=None,
             reason="payload must be an event object or a JSON array of events, "
-            f"got {_kind(payload)}",
+            f"got {type_name(payload)}",
         )
     ]
 
@@ -160,23 +162,16 @@ def parse_event(item: object) -> AppEvent:
         )
 
 
-def _kind(value: object) -> str:
-    """A JSON-ish name for the type of `value`, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+# JSON's names of the types json.loads gives (bool before int: a bool is an int).
+JSON_TYPES: tuple[tuple[type, str], ...] = (
+    (type(None), "null"), (bool, "boolean"), (int, "integer"), (float, "number"),
+    (str, "string"), (list, "array"), (dict, "object"))
+
+
+def type_name(value: object, names: tuple[tuple[type, str], ...] = JSON_TYPES) -> str:
+    """The name `names` gives the type of `value`, for messages (Python's name else)."""
+    return next((name for kind, name in names if isinstance(value, kind)),
+                type(value).__name__)
 
 
 def _str_or_empty(item: object, key: str) -> str:
@@ -189,7 +184,7 @@ def _str_or_empty(item: object, key: str) -> str:
 
 def _got(container: dict[str, Any], key: str) -> str:
     """What a refusal says was found at `container[key]`."""
-    return "missing" if key not in container else _kind(container[key])
+    return "missing" if key not in container else type_name(container[key])
 
 
 def _string_problem(
@@ -211,7 +206,7 @@ def _refused(event_id: str, reason: str, event_type: str | None = None) -> AppEv
 
 def _parse_event(item: object) -> AppEvent:
     if not isinstance(item, dict):
-        return _refused("", f"event must be a JSON object, got {_kind(item)}")
+        return _refused("", f"event must be a JSON object, got {type_name(item)}")
 
     if "eventType" in item:
         type_key, schema = "eventType", "Event Grid"
@@ -241,7 +236,7 @@ def _parse_event(item: object) -> AppEvent:
     for key in ("subject", "topic", "source", "eventTime", "time"):
         if key in item and not isinstance(item[key], str):
             return _refused(
-                event_id, f"event {key!r} must be a string, got {_kind(item[key])}", event_type
+                event_id, f"event {key!r} must be a string, got {type_name(item[key])}", event_type
             )
 
     lowered = event_type.lower()

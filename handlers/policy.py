@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import PolicyError
+from .events import type_name
 from .ids import ArmId, arm_path_problem
 
 __all__ = [
@@ -142,21 +143,16 @@ def named_subscriptions(scopes: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 # --- validation -----------------------------------------------------------------------------
 
 
+# TOML's names of the types tomllib gives (bool before int: a bool is an int); a date or
+# a time keeps Python's name.
+_TOML_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"), (list, "array"),
+    (dict, "table"))
+
+
 def _toml_kind(value: object) -> str:
     """TOML's name for the type of `value`, for messages."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "table"
-    return type(value).__name__  # datetime, date, time
+    return type_name(value, _TOML_TYPES)
 
 
 def _placeholder_problem(template: str) -> str | None:

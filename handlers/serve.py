@@ -29,7 +29,10 @@ start without ``WARDEN_WEBHOOK_KEY``. Whenever that is set, on any address,
 every request to the event paths must carry the key as ``?code=`` or in the
 ``aeg-sas-key`` header (``x-functions-key`` too, like the Functions host);
 ``GET /healthz`` never needs it. Requests refused before any event is read
-(400, 401, 413) are logged at info, never with the key.
+(400, 401, 413) are logged at info, never with the key. A request aiohttp itself
+refuses before any handler runs (malformed HTTP, a header line over its 8190-byte
+limit) is one WARNING line naming the client and the reason, with no traceback and
+none of the bytes sent (an over-long line may be a key's header).
 
 A batch that holds a ``SubscriptionValidation`` event and other events is
 answered ``{"validationResponse": code, "outcomes": [...]}`` once the other
@@ -46,12 +49,14 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from handlers.errors import PolicyError
 from handlers.events import is_validation_event
@@ -221,6 +226,30 @@ def _validation_code(payload: Any) -> str | None:
     return None
 
 
+class _ServerLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server logger for the webhook: a request aiohttp's parser refuses is the
+    sender's mistake, not the service's failure (aiohttp logs it at ERROR with a
+    traceback); everything else goes to aiohttp's logger as aiohttp logs it."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True,
+                  **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            # aiohttp: "Error handling request from %s", request.remote
+            client = args[0] if args and args[0] else "?"
+            log.warning("refused a malformed request from %s: %s", client,
+                        _parse_error(exc_info))
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
+
+
+def _parse_error(exc: HttpProcessingError) -> str:
+    """The status and what was wrong, without the bytes the client sent (aiohttp quotes
+    them after a colon or in quotes: an over-long header line may hold the key)."""
+    first = (exc.message or "").strip().splitlines()[:1]
+    reason = re.split(r"[:'\"]", first[0], maxsplit=1)[0].strip().rstrip(".") if first else ""
+    return f"{exc.code} {reason or type(exc).__name__}"
+
+
 def _log_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("delivery failed unexpectedly", exc_info=task.exception())
@@ -336,7 +365,8 @@ async def _run(warden: Warden, host: str, port: int, answer_within: float, key: 
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     # aiohttp's access log ("aiohttp.access", a line per request) shows only with -v.
-    runner = web.AppRunner(make_app(warden, timeout=answer_within, key=key))
+    runner = web.AppRunner(make_app(warden, timeout=answer_within, key=key),
+                           logger=_ServerLog(logging.getLogger("aiohttp.server")))
     try:
         await runner.setup()
         site = web.TCPSite(runner, host, port, shutdown_timeout=answer_within)

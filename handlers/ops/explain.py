@@ -30,8 +30,8 @@ from handlers.observe import Observer
 from handlers.plan import Held, Plan, Snapshot, make_plan, opted_out, outside_resource_groups
 from handlers.policy import Policy
 
-__all__ = ["RULE_NAMES", "Explanation", "Item", "explain", "gather", "kind_of", "render",
-           "tags_by_grant"]
+__all__ = ["RULE_NAMES", "Explanation", "Item", "Owned", "explain", "gather", "kind_of",
+           "render", "tags_by_grant"]
 
 RULE_NAMES = {
     "grammar": "grammar",
@@ -107,10 +107,24 @@ class IdentityView:
 
 
 @dataclass(frozen=True)
-class OwnedView:
+class Owned:
+    """A role assignment aca-warden made, with its role's name and the tags asking for it
+    (explain's and inventory's)."""
+
     assignment: Assignment
     role: str
     tags: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        a = self.assignment
+        return {"id": a.id, "role": self.role, "role_id": a.role_guid, "scope": a.scope,
+                "principal_id": a.principal_id, "tags": list(self.tags)}
+
+
+@dataclass(frozen=True)
+class OwnedView(Owned):
+    """An assignment aca-warden made, and whether the next event keeps it."""
+
     keep: bool
     reason: str = ""  # why it is revoked
 
@@ -152,9 +166,7 @@ class Explanation:
                                      "reason": i.reason or None} for i in self.identities],
             "other_identities": list(self.other_identities),
             "owned_assignments": [
-                {"id": o.assignment.id, "role": o.role, "role_id": o.assignment.role_guid,
-                 "scope": o.assignment.scope, "principal_id": o.assignment.principal_id,
-                 "tags": list(o.tags), "status": "kept" if o.keep else "revoke",
+                {**o.to_json(), "status": "kept" if o.keep else "revoke",
                  "reason": o.reason or None} for o in self.owned],
             "other_assignments": [
                 {"id": o.assignment.id, "name": o.assignment.name, "role": o.role,

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from handlers.ids import ArmId
-from handlers.model import Assignment, role_name
+from handlers.model import role_name
 from handlers.observe import Observer, Survey
-from handlers.ops.explain import kind_of, tags_by_grant
+from handlers.ops.explain import Owned, kind_of, tags_by_grant
 from handlers.ops.tenant import Progress
 from handlers.plan import Snapshot, opted_out, outside_resource_groups
 
@@ -28,15 +28,6 @@ __all__ = ["Owned", "Row", "render_table", "row_of", "rows_of"]
 
 Status = Literal["managed", "opted out", "not in apps.resource_groups", "gone"]
 _CONCURRENCY = 32
-
-
-@dataclass(frozen=True)
-class Owned:
-    """A role assignment aca-warden made, with its role's name and the tags asking for it."""
-
-    assignment: Assignment
-    role: str
-    tags: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -58,11 +49,8 @@ class Row:
             "subscription": self.workload.subscription,
             "resource_group": self.workload.resource_group, "status": self.status,
             "orphan": self.orphan, "identities": list(self.identities),
-            "assignments": [{"id": o.assignment.id, "name": o.assignment.name,
-                             "role": o.role, "role_id": o.assignment.role_guid,
-                             "scope": o.assignment.scope,
-                             "principal_id": o.assignment.principal_id,
-                             "tags": list(o.tags)} for o in self.assignments],
+            "assignments": [{"id": o.assignment.id, "name": o.assignment.name, **o.to_json()}
+                            for o in self.assignments],
         }
 
 

@@ -251,6 +251,10 @@ async def test_explain_holds_refuses_and_lists_what_it_did_not_make(arm: FakeArm
         f"revoke Storage Blob Data Reader on {rg}")
     assert "REFUSED (privilege floor)" in explaining.render(e)
     assert e.to_json()["grant_tags"][0]["items"][0]["item"] == 1
+    owned = {o["role"]: o for o in e.to_json()["owned_assignments"]}
+    assert list(owned["Reader"]) == ["id", "role", "role_id", "scope", "principal_id", "tags",
+                                     "status", "reason"]
+    assert owned["Storage Blob Data Reader"]["status"] == "revoke"
 
 
 async def test_explain_of_an_opted_out_workload_evaluates_nothing_and_shows_its_grants(
@@ -277,6 +281,10 @@ async def test_inventory_rows_name_tags_and_orphans(arm: FakeArm, warden: Any) -
     assert [(o.role, o.tags) for o in rows[0].assignments] == [("Reader", ("grant:b",
                                                                           "grant:rg"))]
     assert rows[1].orphan and [o.role for o in rows[1].assignments] == ["Reader"]
+    [line] = rows[0].to_json()["assignments"]
+    assert list(line) == ["id", "name", "role", "role_id", "scope", "principal_id", "tags"]
+    assert (line["role"], line["tags"]) == ("Reader", ["grant:b", "grant:rg"])
+    assert line["name"] == rows[0].assignments[0].assignment.name
     assert "orphan (gone)" in inventory.render_table(rows)
 
 

@@ -15,6 +15,7 @@ from handlers.events import (
     AppEvent,
     is_validation_event,
     parse_payload,
+    type_name,
 )
 from handlers.ids import arm_path_problem, workload_id
 
@@ -650,3 +651,17 @@ def test_deleting_tags_of_something_else_is_ignored() -> None:
 
 def test_tags_delete_inside_a_write_event_is_ignored() -> None:
     assert one(resource_event("Microsoft.Resources/tags/delete")).kind == "ignored"
+
+
+@pytest.mark.parametrize(("value", "name"), [
+    (None, "null"), (True, "boolean"), (0, "integer"), (1.5, "number"), ("", "string"),
+    ([], "array"), ({}, "object"), (b"", "bytes"),
+])
+def test_a_json_value_is_named_by_its_json_type(value: object, name: str) -> None:
+    assert type_name(value) == name
+
+
+def test_type_names_come_from_the_table_given_first_match_first() -> None:
+    toml = ((bool, "boolean"), (int, "integer"), (dict, "table"))
+    assert [type_name(v, toml) for v in (False, 3, {}, None)] == [
+        "boolean", "integer", "table", "NoneType"]
