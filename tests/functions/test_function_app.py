@@ -381,3 +381,57 @@ async def test_the_functions_read_policy_toml_of_the_current_directory(
     (tmp_path / "policy.toml").write_text("[grants]\ntag_prefix = \"perm:\"\n")
     await on_event(grid_event(emu, app_id))
     assert len(grants_of(emu, app_id)) == 1
+
+
+def _arn_event(emu: Any, what: str, app_id: str, kind: str) -> func.EventGridEvent:
+    """An Azure Resource Notifications event, as the trigger hands it over."""
+    return func.EventGridEvent(
+        id=str(uuid.uuid4()),
+        data={"resourceInfo": {"id": app_id, "name": app_id.rsplit("/", 1)[1],
+                               "type": TYPES[kind], "location": "eastus", "properties": {}},
+              "operationalInfo": {"resourceEventTime": "2026-11-26T15:00:00Z"},
+              "apiVersion": "2024-03-01"},
+        topic=f"/subscriptions/{emu.subscription_id}", subject=app_id,
+        event_type=f"Microsoft.ResourceNotifications.Resources.{what}",
+        event_time=dt.datetime(2026, 11, 26, 15, 0, tzinfo=dt.UTC), data_version="1")
+
+
+@both_workloads
+@pytest.mark.parametrize("row", ["tags write", "tags write on the bare id", "tags delete",
+                                 "write failure", "resource notification", "other case"])
+async def test_each_reconcile_row_of_the_events_table_through_the_trigger(
+        emu: Any, kind: str, row: str) -> None:
+    """The contract's events table, each row that reconciles, through on_event."""
+    app_id = seed_app(emu, name=f"r{uuid.uuid4().hex[:6]}", kind=kind)
+    tags = app_id + "/providers/Microsoft.Resources/tags/default"
+    events = {
+        "tags write": lambda: grid_event(emu, app_id, subject=tags,
+                                         operation="Microsoft.Resources/tags/write"),
+        "tags write on the bare id": lambda: grid_event(
+            emu, app_id, operation="Microsoft.Resources/tags/write"),
+        "tags delete": lambda: grid_event(
+            emu, app_id, subject=tags, operation="Microsoft.Resources/tags/delete",
+            event_type="Microsoft.Resources.ResourceDeleteSuccess"),
+        "write failure": lambda: grid_event(
+            emu, app_id, operation=f"{TYPES[kind]}/write",
+            event_type="Microsoft.Resources.ResourceWriteFailure"),
+        "resource notification": lambda: _arn_event(emu, "CreatedOrUpdated", app_id, kind),
+        "other case": lambda: grid_event(
+            emu, app_id, operation=f"{TYPES[kind]}/write".lower(),
+            subject=app_id.replace("/resourceGroups/rg-fn/", "/resourcegroups/RG-FN/")
+            .replace(TYPES[kind], TYPES[kind].lower())),
+    }
+    assert await on_event(events[row]()) is None
+    assert len(grants_of(emu, app_id)) == 1
+
+
+@both_workloads
+async def test_a_resource_notifications_delete_cleans_up_through_the_trigger(
+        emu: Any, kind: str) -> None:
+    app_id = seed_app(emu, kind=kind)
+    await on_event(_arn_event(emu, "CreatedOrUpdated", app_id, kind))
+    principal = emu.get(app_id)["identity"]["principalId"]
+    assert len(grants_of(emu, app_id)) == 1
+    await delete_as_person(emu, "rg-fn", "web", kind)
+    assert await on_event(_arn_event(emu, "Deleted", app_id, kind)) is None
+    assert [a for a in emu.role_assignments() if a["properties"]["principalId"] == principal] == []

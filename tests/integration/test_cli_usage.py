@@ -237,15 +237,17 @@ def no_credential_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
     server.server_close()
 
 
-@pytest.mark.parametrize("command", ["plan", "reconcile", "handle"])
+@pytest.mark.parametrize("command", ["plan", "reconcile", "handle", "plan --all", "explain",
+                                     "inventory", "release"])
 def test_no_credential_at_all_exits_2_saying_what_was_tried(
         emu: Any, tmp_path: Path, no_credential_env: dict[str, str], command: str) -> None:
     target = app_id(emu, "no-cred")
     f = tmp_path / "events.json"
     f.write_text(json.dumps(event(emu, target)))
-    args = {"plan": [target], "reconcile": ["--subscription", emu.subscription_id],
-            "handle": [str(f)]}
-    p = run(emu, command, *args[command], tmp=tmp_path, extra=no_credential_env)
+    sub = ["--subscription", emu.subscription_id]
+    args = {"plan": [target], "reconcile": sub, "handle": [str(f)], "plan --all": sub,
+            "explain": [target], "inventory": sub, "release": [target, "--yes"]}
+    p = run(emu, *command.split(), *args[command], tmp=tmp_path, extra=no_credential_env)
     assert p.returncode == 2, (p.stdout, p.stderr)
     assert "credential" in p.stderr.lower()
     for tried in ("EnvironmentCredential", "ManagedIdentityCredential", "AzureCliCredential"):
@@ -325,3 +327,37 @@ def test_either_ca_bundle_variable_alone_is_honoured_for_tls_to_arm(
     else:
         assert p.returncode == 75, (p.stdout, p.stderr)
         assert [o["result"] for o in lines(p.stdout)] == ["retry"]
+
+
+# -- identities.create_missing: only in the workload's own subscription ----------------------
+
+
+def test_create_missing_creates_only_identities_of_the_workloads_own_subscription(
+        tmp_path: Path) -> None:
+    """The service may create identities in both subscriptions (Managed Identity
+    Contributor everywhere), yet creates only the one in the workload's subscription; the
+    other is refused as an identity, and the grant and the own identity still apply."""
+    with EmulatorThread(time_scale=0, principal_delay_s=0.3) as emu:
+        emu.seed_resource_group("rg1")
+        emu.seed_subscription(OTHER_SUB)
+        emu.seed_resource_group("rg-std", subscription=OTHER_SUB)
+        emu.deploy(Deployment(create_missing_identities=True))
+        mine = (f"/subscriptions/{emu.subscription_id}/resourceGroups/rg1/providers/"
+                "Microsoft.ManagedIdentity/userAssignedIdentities/std")
+        theirs = (f"/subscriptions/{OTHER_SUB}/resourceGroups/rg-std/providers/"
+                  "Microsoft.ManagedIdentity/userAssignedIdentities/std")
+        policy = f'[identities]\nstandard = ["{mine}", "{theirs}"]\ncreate_missing = true\n'
+        target, f = tagged_app_and_its_event(emu, tmp_path, "create-missing")
+        p = run(emu, "handle", str(f), tmp=tmp_path, policy=policy)
+        assert p.returncode == 0, p.stderr
+        [out] = lines(p.stdout)
+        assert out["result"] == "applied", out  # grant and own identity despite the refusal
+        assert f"create identity {mine}" in out["changes"], out
+        assert f"attach identity {mine}" in out["changes"], out
+        assert any(c.startswith("grant Reader on") for c in out["changes"]), out
+        [refused] = out["refused"]
+        assert refused["identity"] == theirs and "subscription" in refused["reason"]
+        assert "tag" not in refused
+        assert emu.get(mine) is not None and emu.get(theirs) is None
+        attached = {k.lower() for k in emu.get(target)["identity"]["userAssignedIdentities"]}
+        assert attached == {mine.lower()}
