@@ -55,7 +55,8 @@ $(CONFORMANCE_STAMP):
 	touch $(CONFORMANCE_STAMP)
 
 # Not part of `make test`: the official Azure CLI drives a whole operator session against
-# the emulator (tests/conformance/az_session.py), every step checked; about a minute.
+# the emulator and the running service (tests/conformance/az_session.py), every step
+# checked; about 2.5 minutes once azure-cli is installed.
 conformance: $(STAMP) $(CONFORMANCE_STAMP)
 	$(PY) tests/conformance/az_session.py --az $(CONFORMANCE_VENV)/bin/az --time-scale $(CONFORMANCE_SCALE)
 

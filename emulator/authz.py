@@ -346,6 +346,11 @@ def _definition(ctx: Ctx, scope: str, guid: str) -> Reply:
         if current["properties"]["type"] == "BuiltInRole":
             raise ArmError(403, "RoleDefinitionDeleteNotPermitted",
                            "Built-in role definitions cannot be deleted.")
+        if any(ra["properties"]["roleDefinitionId"].rsplit("/", 1)[-1].lower() == guid.lower()
+               for ra in store.role_assignments.values()):
+            # Azure's words (docs: "Find role assignments to delete a custom role")
+            raise ArmError(409, "RoleDefinitionHasAssignments",
+                           "There are existing role assignments referencing role")
         del store.role_definitions[guid.lower()]
         ctx.event("Microsoft.Authorization/roleDefinitions/delete", ctx.path, "delete")
         return Reply(200, _role_def_view(current, scope))

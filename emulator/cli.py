@@ -15,8 +15,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 
-from .core import Emulator
+from .core import Emulator, RequestRecord
 from .deployment import Deployment
 from .pace import normalise_scale
 
@@ -77,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write-bucket", type=_bucket, metavar="CAP/REFILL",
                    help="ARM write token bucket: capacity and refill per second "
                    "(ARM's own is about 200/10 per subscription and region)")
+    p.add_argument("--access-log", metavar="FILE",
+                   help="append one line per request answered: status, method, path and "
+                   "query, principal (token requests included)")
     p.add_argument("--subscription", help="id of the default subscription")
     p.add_argument("--grantable-roles", default="*", metavar="ROLES",
                    help="the deployment's grantable roles (infra/main.bicep grantableRoleIds, "
@@ -101,12 +105,23 @@ def write_env_file(path: str, env: dict[str, str]) -> None:
     os.replace(tmp, path)
 
 
+def _access_logger(path: str) -> Callable[[RequestRecord], None]:
+    """Appends each answered request to PATH as one line, at once (a reader may tail it)."""
+    def log(r: RequestRecord) -> None:
+        query = f"?{r.query}" if r.query else ""
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"{r.status} {r.method} {r.path}{query} {r.kind} {r.principal_oid}\n")
+    return log
+
+
 async def _serve(args: argparse.Namespace) -> int:
     emu = Emulator(page_size=args.page_size, principal_delay_s=args.principal_delay,
                    latency_ms=args.latency_ms, retry_after_s=args.retry_after, port=args.port,
                    subscription_id=args.subscription, write_bucket=args.write_bucket,
                    time_scale=args.time_scale, dead_letter_dir=args.dead_letter_dir,
                    deployment=_deployment(args))
+    if args.access_log:
+        emu.access_log = _access_logger(args.access_log)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -115,6 +115,8 @@ class Emulator(SeedMixin):
         self.store.subscription_listeners.append(self._watch_new_subscription)
         self.deploy(deployment)
         self.request_log: list[RequestRecord] = []
+        # Told of every request once it is answered (``--access-log``); None: nobody.
+        self.access_log: Callable[[RequestRecord], None] | None = None
         self.events: list[dict[str, Any]] = []  # subscription system topic
         self.arn_events: list[dict[str, Any]] = []  # Resource Notifications resources topic
         self.operations = Operations(self)
@@ -361,9 +363,11 @@ class Emulator(SeedMixin):
     def _log(self, request: web.Request, kind: str, status: int, oid: str | None,
              started: float = 0.0) -> None:
         now = time.time()
-        self.request_log.append(RequestRecord(request.method, request.path,
-                                              request.query_string, kind, status, oid,
-                                              now, started or now))
+        record = RequestRecord(request.method, request.path, request.query_string, kind,
+                               status, oid, now, started or now)
+        self.request_log.append(record)
+        if self.access_log is not None:
+            self.access_log(record)
 
     async def _token(self, request: web.Request) -> web.Response:
         status, oid = 500, None

@@ -4,7 +4,8 @@
 ``X-IDENTITY-HEADER``; answers ``access_token``, ``expires_on`` (epoch seconds
 as a string), ``resource``, ``token_type`` and ``client_id`` as App Service does,
 which is what azure-identity's AppServiceCredential parses. ``client_id``,
-``principal_id`` or ``mi_res_id`` select a user-assigned identity.
+``principal_id`` (or its alias ``object_id``, which MSAL and azure-identity send:
+``az login --identity --object-id``) or ``mi_res_id`` select a user-assigned identity.
 
 ``person=<name>`` (an emulator extension, same header required) answers a
 token for that *person* (a User principal) instead, so that scripts outside
@@ -43,7 +44,8 @@ def token_answer(emu: Emulator, request: web.Request) -> tuple[int, str | None, 
         return 200, oid, {"access_token": token, "expires_on": str(exp), "resource": resource,
                           "token_type": "Bearer"}
     oid, appid = emu.service_oid, emu.service_appid
-    wanted = request.query.get("client_id") or request.query.get("principal_id")
+    wanted = (request.query.get("client_id") or request.query.get("principal_id")
+              or request.query.get("object_id"))
     if wanted or request.query.get("mi_res_id"):
         found = _find_uami(emu, wanted, request.query.get("mi_res_id"))
         if found is None:

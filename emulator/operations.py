@@ -13,12 +13,15 @@ request path). It is derived generically, so new routes need no entry here:
   as ARM words its messages (``.../providers/Microsoft.App``).
 * a path without a provider (``/subscriptions/{s}/resourceGroups/{rg}``,
   ``.../resources``) is a ``Microsoft.Resources`` type made of its own type
-  segments (``Microsoft.Resources/subscriptions/resourceGroups/read``).
+  segments, spelled as the request spells them, as ARM's messages show
+  (``az group create``, whose URL says ``resourcegroups``, is refused
+  ``Microsoft.Resources/subscriptions/resourcegroups/write``).
 
 Special cases (``SPECIAL`` below): a subscription's resource providers
 (``Microsoft.Resources/subscriptions/providers/read``), and what any signed-in
 caller may do: list its subscriptions (filtered to those it has access in), read
-tenant-level resource providers, operations and role definitions.
+tenant-level resource providers, a provider's operations
+(``/providers/{Namespace}/operations``) and role definitions.
 
 Action patterns match as Azure matches them: case-insensitive, ``*`` matches
 any run of characters (``/`` included), and each ``/*/`` also matches a single
@@ -72,6 +75,11 @@ def _join(namespace: str, types: list[str], verb: str) -> str:
     return "/".join([canonical_type(namespace), *(canonical_type(t) for t in types), verb])
 
 
+def _as_spelled(namespace: str, types: list[str], verb: str) -> str:
+    """Microsoft.Resources' own types in the request's spelling (ARM's messages)."""
+    return "/".join([canonical_type(namespace), *types, verb])
+
+
 def _special(method: str, low: list[str], path: str) -> Operation | None:
     """The few requests whose action the generic rule would not name."""
     if method != "GET" and method != "HEAD":
@@ -82,9 +90,12 @@ def _special(method: str, low: list[str], path: str) -> Operation | None:
         return Operation("Microsoft.Resources/subscriptions/read", path, public=True)
     if low in (["tenants"], ["providers"]) or (len(low) == 2 and low[0] == "providers"):
         return Operation(_join("Microsoft.Resources", low[:1], "read"), path, public=True)
+    if len(low) == 3 and low[0] == "providers" and low[2] == "operations":
+        # a provider's operations list: readable by everyone
+        return Operation(_join(low[1], low[2:3], "read"), path, public=True)
     if low[:2] == ["providers", "microsoft.authorization"] and len(low) in (3, 4) and low[2] in (
-        "roledefinitions", "operations"
-    ):  # tenant-level role definitions and the operations list: readable by everyone
+        "roledefinitions",
+    ):  # tenant-level role definitions: readable by everyone
         return Operation(_join("Microsoft.Authorization", low[2:3], "read"), path, public=True)
     if len(low) in (3, 4) and low[0] == "subscriptions" and low[2] == "providers":
         return Operation("Microsoft.Resources/subscriptions/providers/read", path)
@@ -103,21 +114,23 @@ def operation_for(method: str, path: str) -> Operation:
     at = max((i for i in range(len(low) - 1) if low[i] == "providers"), default=None)
     if at is None:  # Microsoft.Resources' own types: subscriptions, resourceGroups, resources
         namespace, rest, base = "Microsoft.Resources", segs, []
+        join = _as_spelled
     else:
         namespace, rest, base = segs[at + 1], segs[at + 2:], segs[: at + 2]
+        join = _join
     types = rest[0::2]
     if len(rest) % 2 == 1:  # ends with a type (a collection) or with an action's verb
         if method == "POST" and len(rest) > 1:
-            return Operation(_join(namespace, types[:-1], f"{rest[-1]}/action"),
+            return Operation(join(namespace, types[:-1], f"{rest[-1]}/action"),
                              "/" + "/".join(segs[:-1]))
         if method == "POST":  # {scope}/providers/{Namespace}/register and the like
-            return Operation(_join(namespace, [], f"{rest[-1]}/action"), shown)
+            return Operation(join(namespace, [], f"{rest[-1]}/action"), shown)
         scope = "/" + "/".join(segs[:-1]) if segs[:-1] else "/"
-        return Operation(_join(namespace, types, _VERBS.get(method, "read")), scope)
+        return Operation(join(namespace, types, _VERBS.get(method, "read")), scope)
     if not rest:  # /subscriptions/{s}/providers/{Namespace} with another verb, or bare scope
-        return Operation(_join(namespace, [], _VERBS.get(method, "read")), "/" + "/".join(base))
+        return Operation(join(namespace, [], _VERBS.get(method, "read")), "/" + "/".join(base))
     verb = _VERBS.get(method, "action" if method == "POST" else "read")
-    return Operation(_join(namespace, types, verb), shown)
+    return Operation(join(namespace, types, verb), shown)
 
 
 def _fold(char: str) -> str:

@@ -96,6 +96,29 @@ async def test_custom_roles_by_put_and_type_filter(emu, raw, authz_client) -> No
     assert status == 400
 
 
+async def test_a_custom_role_still_assigned_cannot_be_deleted(emu, raw) -> None:
+    """Azure refuses it (docs, "Find role assignments to delete a custom role"): 409
+    RoleDefinitionHasAssignments; once the assignment is gone the role can be deleted."""
+    guid, scope = str(uuid.uuid4()), rg_scope(emu)
+    status, _, _ = await raw("PUT", f"{scope}{RD}/{guid}", {"properties": {
+        "roleName": "Blob Peeker", "assignableScopes": [scope],
+        "permissions": [{"actions": ["*/read"], "notActions": []}]}})
+    assert status == 201
+    principal = emu.seed_principal()
+    ra = f"{scope}{RA}/{uuid.uuid4()}"
+    status, _, _ = await raw("PUT", ra, {"properties": {
+        "roleDefinitionId": f"{sub_scope(emu)}{RD}/{guid}", "principalId": principal,
+        "principalType": "ServicePrincipal"}})
+    assert status == 201
+    status, err, _ = await raw("DELETE", f"{scope}{RD}/{guid}")
+    assert status == 409 and err["error"]["code"] == "RoleDefinitionHasAssignments", err
+    assert "There are existing role assignments referencing role" in err["error"]["message"]
+    assert emu.store.role_definitions.get(guid) is not None
+    assert (await raw("DELETE", ra))[0] == 200
+    status, deleted, _ = await raw("DELETE", f"{scope}{RD}/{guid}")
+    assert status == 200 and deleted["name"] == guid
+
+
 async def test_role_definition_list_is_paged(emu, authz_client) -> None:
     roles = [r async for r in authz_client.role_definitions.list(sub_scope(emu))]
     assert len(roles) >= len(BUILTINS) > 2  # page size 2: every page was followed

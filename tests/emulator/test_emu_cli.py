@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -143,6 +146,30 @@ def test_cli_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and "Traceback" not in err
     assert "emulator stopped" in out
+
+
+def test_cli_access_log_has_a_line_per_request_answered(tmp_path: Path) -> None:
+    """``--access-log``: what a client (az) asked and how the emulator answered it."""
+    log = tmp_path / "access.log"
+    proc, _ = _start_cli(tmp_path / "emu.env", "--access-log", str(log))
+    try:
+        env = _read_env(tmp_path / "emu.env")
+        context = ssl.create_default_context(cafile=env["SSL_CERT_FILE"])
+        base = env["WARDEN_ARM_ENDPOINT"]
+        with urllib.request.urlopen(f"{base}/metadata/endpoints?api-version=2022-09-01",
+                                    context=context) as answer:
+            assert answer.status == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/subscriptions?api-version=2022-12-01",
+                                   context=context)
+        refused.value.close()
+        assert refused.value.code == 401
+    finally:
+        _stop(proc)
+    assert log.read_text().splitlines() == [
+        "200 GET /metadata/endpoints?api-version=2022-09-01 read None",
+        "401 GET /subscriptions?api-version=2022-12-01 read None",
+    ]
 
 
 def test_cli_parses_its_knobs() -> None:

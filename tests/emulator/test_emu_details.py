@@ -152,12 +152,15 @@ async def test_at_most_50_tags(emu, raw) -> None:
     assert status == 400
 
 
-@pytest.mark.parametrize("select", ["client_id", "principal_id", "mi_res_id"])
+# object_id: App Service's alias of principal_id, the one MSAL (az login --identity
+# --object-id) and azure-identity send.
+@pytest.mark.parametrize("select", ["client_id", "principal_id", "object_id", "mi_res_id"])
 async def test_identity_endpoint_selects_a_user_assigned_identity(emu, session, select) -> None:
     uami = emu.seed_identity(f"{sub(emu)}/resourceGroups/rg/providers"
                              "/Microsoft.ManagedIdentity/userAssignedIdentities/u1")
     value = {"client_id": uami["properties"]["clientId"],
-             "principal_id": uami["properties"]["principalId"], "mi_res_id": uami["id"]}[select]
+             "principal_id": uami["properties"]["principalId"],
+             "object_id": uami["properties"]["principalId"], "mi_res_id": uami["id"]}[select]
     params = {"resource": "https://x", "api-version": "2019-08-01", select: value}
     async with session.get(emu.env["IDENTITY_ENDPOINT"], params=params,
                            headers={"X-IDENTITY-HEADER": emu.identity_header}) as r:

@@ -64,7 +64,12 @@ TABLE = [
     ("DELETE", f"{APP}/providers/Microsoft.Resources/tags/default",
      "Microsoft.Resources/tags/delete", f"{APP}/providers/Microsoft.Resources/tags/default"),
     ("GET", S, "Microsoft.Resources/subscriptions/read", S),
-    ("GET", f"{S}/resourcegroups", "Microsoft.Resources/subscriptions/resourceGroups/read", S),
+    # Microsoft.Resources' own types are named as the request spells them: az's URLs say
+    # "resourcegroups", and so do the AuthorizationFailed messages real az users see.
+    ("GET", f"{S}/resourcegroups", "Microsoft.Resources/subscriptions/resourcegroups/read", S),
+    ("PUT", f"{S}/resourcegroups/rg1", "Microsoft.Resources/subscriptions/resourcegroups/write",
+     f"{S}/resourcegroups/rg1"),
+    ("GET", f"{S}/resourceGroups", "Microsoft.Resources/subscriptions/resourceGroups/read", S),
     ("PUT", RG, "Microsoft.Resources/subscriptions/resourceGroups/write", RG),
     ("HEAD", RG, "Microsoft.Resources/subscriptions/resourceGroups/read", RG),
     ("DELETE", RG, "Microsoft.Resources/subscriptions/resourceGroups/delete", RG),
@@ -91,7 +96,8 @@ def test_request_maps_to_the_action_azure_checks(method: str, path: str, action:
 
 @pytest.mark.parametrize("path", [
     "/subscriptions", "/providers", "/providers/Microsoft.App", "/tenants",
-    f"{RD}/{GUID}", RD, "/metadata/endpoints",
+    f"{RD}/{GUID}", RD, "/metadata/endpoints", "/providers/Microsoft.App/operations",
+    "/providers/microsoft.authorization/operations",
 ])
 def test_what_any_signed_in_caller_may_read(path: str) -> None:
     assert operation_for("GET", path).public
