@@ -80,11 +80,13 @@ def warden_steps(r: Run) -> list[Step]:
 
     def app_end_to_end() -> str:
         p.az("containerapp", "create", "-g", RG, "-n", "web", "--environment", state["env_id"],
-             "--image", IMAGE, "--tags", f"grant:blob={BLOB}@.", f"grant:table={TABLE}@.")
+             "--image", IMAGE, "--tags", f"grant:blob={BLOB}@.", f"grant:table={TABLE}@.",
+             "grant:admin=Owner@.")
         app = standard_attached(("containerapp",), "web")
         principal = app["identity"]["principalId"]
-        granted(principal, {BLOB, TABLE})
+        granted(principal, {BLOB, TABLE})  # one plan for every tag: Owner decided too
         check_grant(principal, BLOB)
+        expect("Owner" not in roles(held(principal)), "Owner granted: the privilege floor")
         # alice's own assignment, then a tag asking for the same: hers holds it
         own = p.az("role", "assignment", "create", "--assignee-object-id", principal,
                    "--assignee-principal-type", "ServicePrincipal", "--role", QUEUE,
@@ -110,8 +112,30 @@ def warden_steps(r: Run) -> list[Step]:
         expect([a["name"] for a in left] == [own["name"]],
                f"after delete: {[(a['roleDefinitionName'], a['createdBy']) for a in left]}")
         return (f"web: id-standard + system identity {principal[:8]} attached; {BLOB}, "
-                f"{TABLE} granted; tag update --operation replace / delete revoked them; "
-                "alice's own assignment untouched, also after delete")
+                f"{TABLE} granted, Owner refused; tag update --operation replace / delete "
+                "revoked them; alice's own assignment untouched, also after delete")
+
+    def recreated_under_the_same_name() -> str:
+        def create() -> str:
+            p.az("containerapp", "create", "-g", RG, "-n", "again", "--environment",
+                 state["env_id"], "--image", IMAGE, "--tags", f"grant:blob={BLOB}@.")
+            principal = str(standard_attached(("containerapp",), "again")["identity"][
+                "principalId"])
+            granted(principal, {BLOB})
+            return principal
+
+        first = create()
+        p.az("containerapp", "delete", "-g", RG, "-n", "again", "--yes")
+        second = create()  # before the service has seen the delete, most likely
+        expect(second != first, "the same principal")
+        wait_for("the old principal's grant revoked", lambda: not roles(everywhere(first)),
+                 WAIT_S)
+        expect(BLOB in roles(held(second), by=r.service_oid), "the new app lost its grant")
+        p.az("containerapp", "delete", "-g", RG, "-n", "again", "--yes")
+        wait_for("the service cleans up after the app", lambda: not roles(everywhere(second)),
+                 WAIT_S)
+        return (f"again: deleted and re-created at once; the new principal {second[:8]} kept "
+                f"its grant, the old one's {first[:8]} was revoked")
 
     def job_end_to_end() -> str:
         p.az("containerapp", "job", "create", "-g", RG, "-n", "nightly",
@@ -139,6 +163,8 @@ def warden_steps(r: Run) -> list[Step]:
     return [
         ("aca-warden under az: containerapp create --tags grant:... / update / tag update "
          "replace, delete / delete", app_end_to_end),
+        ("aca-warden under az: an app deleted and re-created under the same name",
+         recreated_under_the_same_name),
         ("aca-warden under az: containerapp job create --tags grant:... / update / delete",
          job_end_to_end),
     ]
