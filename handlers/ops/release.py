@@ -37,8 +37,10 @@ contract words it (handlers.apply.Applier.release writes it):
 
 The PATCH's event (a workload write) is harmless: the service ignores its own
 writes without reading anything, and a write by anybody else finds the workload
-opted out. A workload that is gone only has its grants revoked. Every step is
-idempotent: running release again finishes an interrupted one.
+opted out. A workload that is gone only has its grants revoked, once one more read
+right before confirms it is gone (404), as every cleanup does; one that exists again
+is released as it is. Every step is idempotent: running release again finishes an
+interrupted one.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ async def release(core: Core, app: ArmId, *, yes: bool, detach_identities: bool,
             kw["body"] = body
         snap = await observer.observe(app, **kw)
         plan = release_plan(snap, core.policy, detach_identities=detach_identities)
+        if yes and plan.action == "cleanup" and plan.revokes:
+            again = await core.arm.get_app(app)  # confirm the 404 right before revoking
+            if again is not None:  # (re-)created since it was listed: release it as it is
+                snap = await observer.observe(app, **{**kw, "body": again})
+                plan = release_plan(snap, core.policy, detach_identities=detach_identities)
         if not yes:
             v = verdict(plan, None)
         elif plan.empty:

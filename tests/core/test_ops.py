@@ -197,6 +197,26 @@ async def test_releasing_many_re_reads_once_for_all_and_still_revokes_a_racing_g
     assert all(r.unsettled is None and r.verdict.result == "applied" for r in done)
 
 
+async def test_release_confirms_a_listed_as_gone_workload_is_gone_right_before_revoking(
+        arm: FakeArm, warden: Any) -> None:
+    """A survey listed it as gone (body None), but it exists again by the time release
+    writes: it is released as it is (revoked AND tagged), not cleaned up as gone."""
+    app = arm.app("web", {"grant:rg": "Reader@."})
+    await warden.handle_payload([write(app)])
+    r = await releasing.release(Core(Policy(), arm), ArmId.parse(app), yes=True,
+                                detach_identities=False, body=None)
+    assert r.plan is not None and r.plan.action == "release", r
+    assert arm.ours(app) == [] and arm.apps[ArmId.parse(app)]["tags"]["warden:ignore"] == "true"
+    arm.clear()
+    gone = arm.app("gone", {"grant:rg": "Reader@."})
+    await warden.handle_payload([write(gone)])
+    arm.delete(gone)
+    r = await releasing.release(Core(Policy(), arm), ArmId.parse(gone), yes=True,
+                                detach_identities=False, body=None)
+    assert r.plan is not None and r.plan.action == "cleanup" and arm.ours(gone) == []
+    assert r.verdict.result == "deleted"
+
+
 async def test_release_keeps_the_opt_out_tags_spelling_and_does_not_tag_twice(
         arm: FakeArm) -> None:
     policy = Policy()
