@@ -331,7 +331,8 @@ async def _release_one(warden: Warden, args: argparse.Namespace,
                        ) -> release.Released:
     app, body = target
     return await release.release(warden.core, app, yes=_writes(warden, args), body=body,
-                                 given=given, detach_identities=args.detach_identities)
+                                 given=given, detach_identities=args.detach_identities,
+                                 settle=False)
 
 
 def _writes(warden: Warden, args: argparse.Namespace) -> bool:
@@ -368,7 +369,8 @@ async def _release_many(warden: Warden, args: argparse.Namespace, run_: Run,
                        if (a.resource_group or "").lower() == group.lower()]
         found += len(targets)
         one = partial(_release_one, warden, args, dict(survey.given))
-        for r in await run_.each(sorted(targets, key=lambda t: str(t[0]).lower()), one):
+        done = await run_.each(sorted(targets, key=lambda t: str(t[0]).lower()), one)
+        for r in await release.settle(warden.core, done):  # one re-read for them all
             show(r)
     if group is not None and not found and not run_.problems and not run_.transient:
         exists = [await warden.arm.scope_exists(f"/subscriptions/{s}/resourceGroups/{group}")

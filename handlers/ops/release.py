@@ -30,7 +30,10 @@ contract words it (handlers.apply.Applier.release writes it):
 3. re-read aca-warden's assignments for the workload once (fresh listings) and
    revoke any that a convergence granted between the snapshot and the tag (it
    read the workload before it was opted out); from the tag on, every
-   convergence finds the workload opted out and grants nothing.
+   convergence finds the workload opted out and grants nothing. Releasing many
+   workloads (``--resource-group``, ``--subscription``), :func:`settle` does
+   this re-read once for all of them, after the last tag: one fresh listing per
+   subscription, not one per workload.
 
 The PATCH's event (a workload write) is harmless: the service ignores its own
 writes without reading anything, and a write by anybody else finds the workload
@@ -40,19 +43,20 @@ idempotent: running release again finishes an interrupted one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from handlers.apply import Applied
 from handlers.converge import UNREAD, Core
 from handlers.errors import ArmError
+from handlers.flight import gather_all
 from handlers.ids import ArmId
 from handlers.model import Assignment, AssignmentIndex
 from handlers.plan import Plan, Revoke, release_plan
 from handlers.report import PLANNED, Verdict, failed, verdict
 
-__all__ = ["Released", "release", "render", "summary"]
+__all__ = ["Released", "release", "render", "settle", "summary"]
 
 _NOTHING = Applied()
 
@@ -64,16 +68,22 @@ class Released:
     plan: Plan | None  # None: it could not even be read (see verdict.error)
     verdict: Verdict
     left_alone: tuple[tuple[Assignment, str], ...] = ()  # (a person's assignment, role)
+    # tagged opted out just now, the re-read still to do (release(settle=False)): what
+    # was written so far
+    unsettled: Applied | None = None
 
 
 async def release(core: Core, app: ArmId, *, yes: bool, detach_identities: bool,
                   body: dict[str, Any] | None = UNREAD,
-                  given: dict[str, AssignmentIndex] | None = None) -> Released:
+                  given: dict[str, AssignmentIndex] | None = None,
+                  settle: bool = True) -> Released:
     """Plan (and with `yes`, apply) the release of one workload; failures are verdicts.
 
     `body`: the workload's JSON when a survey listed it (None: known gone); not given:
-    it is read."""
+    it is read. `settle` False: the re-read after the tag is left to :func:`settle`, which
+    does it once for many workloads."""
     observer = core.observer
+    pending: Applied | None = None
     try:
         kw: dict[str, Any] = {"given": given, "past_opt_out": True}
         if body is not UNREAD:
@@ -86,8 +96,10 @@ async def release(core: Core, app: ArmId, *, yes: bool, detach_identities: bool,
             v = verdict(plan, _NOTHING)
         else:
             applied = await core.applier.apply(plan)
-            if plan.opt_out is not None:  # just tagged: what a convergence granted meanwhile
-                applied = await _revoke_late(core, plan, applied)
+            if plan.opt_out is not None and settle:  # just tagged: the re-read, now
+                applied = await _revoke_late(core, plan, applied, observer.clock())
+            elif plan.opt_out is not None:
+                pending = applied
             v = verdict(plan, applied)
     except ArmError as e:
         return Released(None, failed(str(app), e))
@@ -95,13 +107,32 @@ async def release(core: Core, app: ArmId, *, yes: bool, detach_identities: bool,
     others = [a for a in snap.held if a.id.lower() not in owned]
     names = {a.role_guid: await observer.role_name(app.subscription or "", a.role_guid)
              for a in others}
-    return Released(plan, v, tuple((a, names[a.role_guid]) for a in others))
+    return Released(plan, v, tuple((a, names[a.role_guid]) for a in others), pending)
 
 
-async def _revoke_late(core: Core, plan: Plan, applied: Applied) -> Applied:
-    """Re-read aca-warden's assignments for the just-tagged workload once and revoke those
-    a convergence granted after the snapshot (it had read the workload untagged)."""
-    owned, names = await core.observer.owned(plan.app, not_before=core.observer.clock())
+async def settle(core: Core, done: Sequence[Released]) -> list[Released]:
+    """The re-read after the tag for every workload of `done` released with
+    ``settle=False``, at once: their listings are read fresh once per subscription (shared
+    look-ups started after the last tag), not once per workload."""
+    not_before = core.observer.clock()
+
+    async def one(r: Released) -> Released:
+        if r.unsettled is None or r.plan is None:
+            return r
+        try:
+            applied = await _revoke_late(core, r.plan, r.unsettled, not_before)
+        except ArmError as e:
+            return replace(r, verdict=failed(str(r.plan.app), e), unsettled=None)
+        return replace(r, verdict=verdict(r.plan, applied), unsettled=None)
+
+    return list(await gather_all(one(r) for r in done))
+
+
+async def _revoke_late(core: Core, plan: Plan, applied: Applied, not_before: float) -> Applied:
+    """Re-read aca-warden's assignments for the just-tagged workload once (listings started
+    at `not_before` or later) and revoke those a convergence granted after the snapshot (it
+    had read the workload untagged)."""
+    owned, names = await core.observer.owned(plan.app, not_before=not_before)
     # (a grant made again has the deterministic name of the one revoked: ids do not tell
     # them apart, and revoking one already gone is harmless)
     late = tuple(Revoke(a, names.get(a.role_guid, a.role_guid)) for a in owned)

@@ -154,6 +154,33 @@ async def test_release_revokes_what_a_racing_convergence_granted_before_the_tag(
         "revoke Reader", "tag warden:ignore=true (opt out)", "revoke Reader"]
 
 
+async def test_releasing_many_re_reads_once_for_all_and_still_revokes_a_racing_grant(
+        arm: FakeArm, warden: Any) -> None:
+    apps = [arm.app(f"w{i}", {"grant:rg": "Reader@."}) for i in range(4)]
+    await warden.handle_payload([write(a) for a in apps])
+    patch = arm.patch_app
+
+    async def racing(target: ArmId, body: dict[str, Any]) -> dict[str, Any] | None:
+        if target == ArmId.parse(apps[0]):  # a convergence that read it untagged
+            out = await Warden(Policy(), arm).handle_payload([write(apps[0])])
+            assert [o.result for o in out] == ["applied"]
+        return await patch(target, body)
+
+    arm.patch_app = racing  # type: ignore[method-assign]
+    core = Core(Policy(), arm)
+    done = [await releasing.release(core, ArmId.parse(a), yes=True, detach_identities=False,
+                                    settle=False) for a in apps]
+    assert all(r.unsettled is not None for r in done)
+    assert len(arm.ours(apps[0])) == 1  # granted again meanwhile, not revoked yet
+    arm.clear()
+    done = await releasing.settle(core, done)
+    assert arm.count("list_assignments") == 1  # one fresh listing for all four
+    assert all(arm.ours(a) == [] for a in apps)
+    assert done[0].verdict.changes[-1].startswith("revoke Reader on")
+    assert [len(r.verdict.changes) for r in done[1:]] == [2, 2, 2]  # revoke, tag
+    assert all(r.unsettled is None and r.verdict.result == "applied" for r in done)
+
+
 async def test_release_keeps_the_opt_out_tags_spelling_and_does_not_tag_twice(
         arm: FakeArm) -> None:
     policy = Policy()
