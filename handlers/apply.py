@@ -104,7 +104,12 @@ class Applier:
         PATCH that sets the opt-out tag and detaches the standard identities."""
         changes = list(await self.revoke(plan.app, plan.revokes))
         if plan.release_patch is not None:
-            await self.arm.patch_app(plan.app, plan.release_patch)
+            try:
+                await self.arm.patch_app(plan.app, plan.release_patch)
+            except ArmError as e:  # say what was revoked before it
+                done = f" ({'; '.join(changes)} done before)" if changes else ""
+                raise type(e)(f"{plan.app}: {', '.join(plan.release_changes())} failed: "
+                              f"{e}{done}", status=e.status, code=e.code) from e
             changes += plan.release_changes()
         return Applied(tuple(changes))
 

@@ -134,6 +134,22 @@ async def test_a_release_whose_revoke_fails_does_not_tag_the_workload(
     assert arm.apps[ArmId.parse(app)]["tags"]["warden:ignore"] == "true"
 
 
+async def test_a_release_whose_tag_fails_says_what_was_revoked_before_and_reruns(
+        arm: FakeArm, warden: Any) -> None:
+    app = arm.app("web", {"grant:rg": "Reader@."})
+    await warden.handle_payload([write(app)])
+    arm.fail("patch_app", transient("PATCH"))
+    r = await releasing.release(Core(Policy(), arm), ArmId.parse(app), yes=True,
+                                detach_identities=False)
+    assert r.verdict.result == "retry" and r.verdict.error is not None
+    assert "tag warden:ignore=true (opt out) failed" in r.verdict.error
+    assert "revoke Reader on" in r.verdict.error and arm.ours(app) == []
+    r = await releasing.release(Core(Policy(), arm), ArmId.parse(app), yes=True,
+                                detach_identities=False)  # the rerun finishes it
+    assert r.verdict.result == "applied"
+    assert r.verdict.changes == ("tag warden:ignore=true (opt out)",)
+
+
 async def test_release_revokes_what_a_racing_convergence_granted_before_the_tag(
         arm: FakeArm, warden: Any) -> None:
     app = arm.app("web", {"grant:rg": "Reader@."})
