@@ -10,6 +10,7 @@ with no body.
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -139,6 +140,49 @@ def handle_resource(ctx: Ctx, ref: ResourceRef, action: str | None = None) -> Re
     return _handle_stored(ctx, ref, ref.type, _generic_record)
 
 
+# ``$filter`` of a generic resource list (``az resource list -g / --resource-type / --name /
+# --location / --tag``): ``field eq 'value'`` joined by ``and``.
+_FILTER_FIELDS = {"resourcetype": "type", "name": "name", "location": "location",
+                  "resourcegroup": "resourceGroup", "tagname": "tagName",
+                  "tagvalue": "tagValue"}
+
+
+def _resource_filter(text: str) -> dict[str, str]:
+    """{field: value} of a list's ``$filter``; 400 as ARM for one it cannot evaluate (an
+    ignored filter would answer everything, and read as a result)."""
+    wanted: dict[str, str] = {}
+    for part in re.split(r"\s+and\s+", text.strip(), flags=re.I) if text.strip() else []:
+        m = re.fullmatch(r"\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*", part, flags=re.I)
+        field = _FILTER_FIELDS.get(m.group(1).lower()) if m else None
+        if m is None or field is None:
+            raise ArmError(400, "InvalidFilterInQueryString",
+                           f"The filter '{text}' is not valid: only resourceType, name, "
+                           "location, resourceGroup, tagName and tagValue with 'eq', joined "
+                           "by 'and', are supported here.")
+        wanted[field] = m.group(2).replace("''", "'")
+    if "tagValue" in wanted and "tagName" not in wanted:
+        raise ArmError(400, "InvalidFilterInQueryString",
+                       f"The filter '{text}' is not valid: tagValue needs tagName.")
+    return wanted
+
+
+def _admits(wanted: dict[str, str], body: _Record) -> bool:
+    for field in ("type", "name", "location"):
+        if field in wanted and str(body.get(field, "")).replace(" ", "").lower() != \
+                wanted[field].replace(" ", "").lower():
+            return False
+    if "resourceGroup" in wanted:
+        segs = str(body.get("id", "")).split("/")
+        if len(segs) < 5 or segs[4].lower() != wanted["resourceGroup"].lower():
+            return False
+    if "tagName" in wanted:
+        tags = {k.lower(): v for k, v in (body.get("tags") or {}).items()}
+        value = tags.get(wanted["tagName"].lower())
+        if value is None or ("tagValue" in wanted and value != wanted["tagValue"]):
+            return False
+    return True
+
+
 def list_resources(ctx: Ctx, sub: str, rg: str | None, rtype: str | None) -> Reply:
     """List by subscription or group, optionally of one type, in creation order."""
     store = ctx.store
@@ -146,12 +190,15 @@ def list_resources(ctx: Ctx, sub: str, rg: str | None, rtype: str | None) -> Rep
         store.require_subscription(sub)
     else:
         store.require_group(sub, rg)
+    wanted = _resource_filter(ctx.query.get("$filter", "")) if rtype is None else {}
     prefix = norm(f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg else "")) + "/"
     items = []
     for key, body in store.resources.items():
         if not key.startswith(prefix):
             continue
         if rtype is not None and str(body.get("type", "")).lower() != rtype.lower():
+            continue
+        if wanted and not _admits(wanted, body):
             continue
         items.append(body)
     return ctx.page(items, lambda body: view(body, ctx.api_version))

@@ -369,7 +369,13 @@ def closing_steps(r: Run) -> list[Step]:
         types = sorted({res["type"] for res in resources})
         expect({"Microsoft.App/containerApps", "Microsoft.App/managedEnvironments",
                 "Microsoft.ManagedIdentity/userAssignedIdentities"} <= set(types), str(types))
-        return f"{len(apps)} app(s) across the subscription; resource list -g rg1: {types}"
+        typed = [res["name"] for res in
+                 p.az("resource", "list", "--resource-type", "Microsoft.App/containerApps")]
+        expect(typed == ["app1"], f"resource list --resource-type: {typed}")
+        tagged = [res["name"] for res in p.az("resource", "list", "--tag", "owner=me")]
+        expect(tagged == ["app1"], f"resource list --tag owner=me: {tagged}")
+        return (f"{len(apps)} app(s) across the subscription; resource list -g rg1: {types}; "
+                "--resource-type and --tag filter")
 
     def delete_app() -> str:
         p.az("containerapp", "delete", "-g", "rg1", "-n", "app1", "--yes")
@@ -420,7 +426,8 @@ def closing_steps(r: Run) -> list[Step]:
         return "rg1 and everything in it (app2, env1, id1) gone"
 
     return [
-        ("az containerapp list (subscription, group) / resource list", list_everywhere),
+        ("az containerapp list (subscription, group) / resource list (--resource-type, --tag)",
+         list_everywhere),
         ("az containerapp delete", delete_app),
         ("az containerapp job create / identity / secret / list / delete", job),
         ("az group delete --yes (with an app in it)", group_delete),

@@ -181,6 +181,42 @@ async def test_subscription_and_group_resource_lists(emu, raw) -> None:
     assert [r["name"] for r in page["value"]] == ["s1"]
 
 
+async def test_resource_lists_honour_the_filters_az_resource_list_sends(emu, raw) -> None:
+    """``az resource list --resource-type / --name / --location / --tag`` send ``$filter``;
+    a filter the emulator cannot evaluate is refused as ARM refuses it, never ignored."""
+    rg = emu.seed_resource_group("rg")
+    emu.seed_resource(f"{rg}/providers/Microsoft.Storage/storageAccounts/s1",
+                      {"tags": {"team": "a"}})
+    emu.seed_resource(f"{rg}/providers/Microsoft.Storage/storageAccounts/s2",
+                      {"location": "westus"})
+    emu.seed_resource(f"{rg}/providers/Microsoft.KeyVault/vaults/kv", {"tags": {"team": "b"}})
+
+    async def names(where: str, flt: str) -> list[str]:
+        status, page, _ = await raw("GET", f"{where}/resources", api_version="2021-04-01",
+                                    params={"$filter": flt})
+        found = []
+        while True:
+            assert status == 200, page
+            found += [r["name"] for r in page["value"]]
+            if not page.get("nextLink"):
+                return sorted(found)
+            status, page, _ = await raw("GET", page["nextLink"], api_version=None)
+
+    assert await names(sub(emu), "resourceType eq 'microsoft.storage/STORAGEACCOUNTS'") == [
+        "s1", "s2"]
+    assert await names(rg, "name eq 'kv'") == ["kv"]
+    emu.seed_resource(f"{sub(emu)}/resourceGroups/rg2/providers/Microsoft.KeyVault/vaults/kv2")
+    assert await names(sub(emu), "resourceGroup eq 'RG2'") == ["kv2"]  # az resource list -g
+    assert await names(rg, "location eq 'westus'") == ["s2"]
+    assert await names(rg, "tagName eq 'team'") == ["kv", "s1"]
+    assert await names(rg, "tagName eq 'team' and tagValue eq 'a'") == ["s1"]
+    assert await names(sub(emu), "resourceType eq 'Microsoft.Storage/storageAccounts' and "
+                                 "location eq 'eastus'") == ["s1"]
+    status, err, _ = await raw("GET", f"{rg}/resources", api_version="2021-04-01",
+                               params={"$filter": "managedBy eq 'someone'"})
+    assert status == 400 and err["error"]["code"] == "InvalidFilterInQueryString"
+
+
 async def test_count_arm_excludes_tokens(emu, raw, session) -> None:
     await raw("GET", "/subscriptions", api_version="2022-12-01")
     async with session.get(emu.env["IDENTITY_ENDPOINT"],
