@@ -54,7 +54,7 @@ from handlers.converge import UNREAD, Core
 from handlers.errors import ArmError
 from handlers.flight import gather_all
 from handlers.ids import ArmId
-from handlers.model import Assignment, AssignmentIndex
+from handlers.model import Assignment, AssignmentIndex, role_name
 from handlers.plan import Plan, Revoke, release_plan
 from handlers.report import PLANNED, Verdict, failed, verdict
 
@@ -112,9 +112,8 @@ async def release(core: Core, app: ArmId, *, yes: bool, detach_identities: bool,
         return Released(None, failed(str(app), e))
     owned = {a.id.lower() for a in snap.owned}
     others = [a for a in snap.held if a.id.lower() not in owned]
-    names = {a.role_guid: await observer.role_name(app.subscription or "", a.role_guid)
-             for a in others}
-    return Released(plan, v, tuple((a, names[a.role_guid]) for a in others), pending)
+    names = await observer.role_names(app.subscription or "", others)
+    return Released(plan, v, tuple((a, role_name(names, a.role_guid)) for a in others), pending)
 
 
 async def settle(core: Core, done: Sequence[Released]) -> list[Released]:
