@@ -42,6 +42,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from .burst import (
     Bounds,
@@ -54,6 +55,8 @@ from .burst import (
     triple_checks,
 )
 from .common import _SCRUB, ROOT, Check, print_checks
+
+R = TypeVar("R")
 
 __all__ = [
     "SCENARIOS",
@@ -153,6 +156,15 @@ def _triple(cfg: Config, bounds: Bounds, args: argparse.Namespace) -> list[Check
     return triple_checks(cfg, one, three)
 
 
+def _repeated(cfg: Config, run: Callable[[], R], line: Callable[[R], str]) -> list[R]:
+    """`cfg.runs` runs of a scenario, each worded by `line` as it ends."""
+    runs = []
+    for i in range(cfg.runs):
+        runs.append(run())
+        print(f"  run {i + 1}: {line(runs[-1])}", flush=True)
+    return runs
+
+
 def _failure(cfg: Config, bounds: Bounds, args: argparse.Namespace) -> list[Check]:
     from .failure import failure_checks, run_failure
 
@@ -162,26 +174,19 @@ def _failure(cfg: Config, bounds: Bounds, args: argparse.Namespace) -> list[Chec
 def _deadline(cfg: Config, bounds: Bounds, args: argparse.Namespace) -> list[Check]:
     from .deadline import deadline_checks, run_deadline
 
-    runs = []
-    for i in range(cfg.runs):
-        r = run_deadline(cfg, args.timeout)
-        runs.append(r)
-        print(f"  run {i + 1}: {len(r.answers)} POSTs, {r.delivered} events acknowledged, "
-              f"last write after {r.arm_s:.1f} s, last acknowledgement after "
-              f"{r.last_ack_s:.1f} s, exit {r.exit_code}", flush=True)
+    runs = _repeated(cfg, lambda: run_deadline(cfg, args.timeout), lambda r: (
+        f"{len(r.answers)} POSTs, {r.delivered} events acknowledged, last write after "
+        f"{r.arm_s:.1f} s, last acknowledgement after {r.last_ack_s:.1f} s, "
+        f"exit {r.exit_code}"))
     return deadline_checks(cfg, runs, args.timeout, bounds.max_deadline_ratio)
 
 
 def _sweep(cfg: Config, bounds: Bounds, args: argparse.Namespace) -> list[Check]:
     from .sweep import run_sweep, sweep_checks
 
-    runs = []
-    for i in range(cfg.runs):
-        r = run_sweep(cfg, args.subscriptions)
-        runs.append(r)
-        print(f"  run {i + 1}: {r.wall_s:.1f} s, {r.requests} requests, {r.writes} writes, "
-              f"RSS {r.peak_rss_mb:.1f} MB, seeding {r.seed_s:.1f} s, exit {r.exit_code}, "
-              f"{r.results}", flush=True)
+    runs = _repeated(cfg, lambda: run_sweep(cfg, args.subscriptions), lambda r: (
+        f"{r.wall_s:.1f} s, {r.requests} requests, {r.writes} writes, RSS "
+        f"{r.peak_rss_mb:.1f} MB, seeding {r.seed_s:.1f} s, exit {r.exit_code}, {r.results}"))
     return sweep_checks(cfg, runs)
 
 
