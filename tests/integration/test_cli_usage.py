@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -22,7 +26,7 @@ import pytest
 
 from emulator import Deployment, EmulatorThread
 
-from .test_warden_cli import app_id, both_workloads, event, lines, run, seed
+from .test_warden_cli import ROOT, app_id, both_workloads, event, lines, run, seed
 
 OTHER_SUB = "7d1c9e53-8f0a-4c2b-9d3e-5a6b7c8d9e0f"
 
@@ -262,6 +266,51 @@ def test_events_that_need_no_arm_are_answered_without_a_credential(
     p = run(emu, "handle", str(f), tmp=tmp_path, extra=no_credential_env)
     assert p.returncode == 0, (p.stdout, p.stderr)
     assert [o["result"] for o in lines(p.stdout)] == ["refused"]
+
+
+def test_serve_without_any_credential_keeps_the_events_for_event_grid(
+        emu: Any, tmp_path: Path, no_credential_env: dict[str, str]) -> None:
+    """Where handle exits 2 (no credential at all), serve, a long-running host, answers the
+    events 503 (each outcome retry, saying what was tried): acknowledging them unprocessed
+    would lose them. The validation handshake needs no credential."""
+    target = app_id(emu, f"no-cred-serve-{uuid.uuid4().hex[:4]}")
+    emu.seed_container_app(target, tags={"grant:rg": "Reader@."})
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("WARDEN_", "AZURE_", "IDENTITY_", "MSI_"))}
+    env.update({**emu.env, **no_credential_env, "PYTHONPATH": str(ROOT)})
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "handlers", "serve", "--port", str(port)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/api/events"
+        assert proc.stderr is not None
+        while "listening on" not in (line := proc.stderr.readline()):
+            assert line, "serve stopped before it listened"
+
+        def post(body: Any) -> tuple[int, Any]:
+            request = urllib.request.Request(url, json.dumps(body).encode(), method="POST",
+                                             headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    return answer.status, json.loads(answer.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        status, body = post([{"id": "v1", "eventType": "Microsoft.EventGrid."
+                              "SubscriptionValidationEvent", "subject": "", "eventTime":
+                              "2026-11-29T00:00:00Z", "dataVersion": "1", "data":
+                              {"validationCode": "abc"}}])
+        assert (status, body["validationResponse"]) == (200, "abc")
+        emu.clear_log()
+        status, body = post([event(emu, target)])
+        assert status == 503, body
+        [outcome] = body["outcomes"] if isinstance(body, dict) else body
+        assert outcome["result"] == "retry" and "ManagedIdentityCredential" in outcome["error"]
+        assert emu.count() == 0  # nothing reached ARM
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)  # reaps it and closes its pipes
 
 
 # -- policies that can never work ----------------------------------------------------------
